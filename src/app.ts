@@ -1,0 +1,166 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import type { Config } from './config/config.ts';
+import { DEFAULT_WORKSPACE, type WorkspaceId } from './core/ids.ts';
+import { IngestService } from './ingest/ingest-service.ts';
+import { hashSecret, SourceDirectory } from './ingest/sources.ts';
+import { DEFAULT_LIMITS } from './ingest/validate.ts';
+import { adminRoutes } from './http/admin-routes.ts';
+import { ApiDocs } from './http/api-docs.ts';
+import { installErrorHandler } from './http/errors.ts';
+import { createMetrics, type Metrics } from './http/metrics.ts';
+import { trackingRoutes } from './http/tracking-routes.ts';
+import { openStore } from './store/open-store.ts';
+import type { Store } from './store/port.ts';
+
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+/** A running Concierge: the HTTP server and the services behind it. */
+export interface App {
+  readonly http: FastifyInstance;
+  readonly store: Store;
+  readonly ingest: IngestService;
+  readonly sources: SourceDirectory;
+  readonly metrics: Metrics;
+  readonly workspace: WorkspaceId;
+  /** Set when this start generated the admin token (print it once). */
+  readonly generatedAdminToken: string | null;
+  /** Set when this start created the default source (print its write key once). */
+  readonly generatedWriteKey: string | null;
+  /** Stops accepting requests, finishes in-flight ones, commits what was accepted, closes the store. */
+  close(): Promise<void>;
+}
+
+export interface AppOptions {
+  /** The clock; tests pass a virtual one. */
+  readonly now?: () => number;
+  /** Pino logger options, or false for none. */
+  readonly logger?: boolean | Record<string, unknown>;
+}
+
+const ADMIN_TOKEN_SETTING = 'admin_token_sha256';
+const DEFAULT_SOURCE_SETTING = 'default_source_created';
+
+/** Builds the whole product from a parsed configuration. Call `http.listen` to serve it. */
+export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const now = options.now ?? Date.now;
+  const metrics = createMetrics();
+  const store = await openStore(config.store, (_ws, refused) => metrics.identityRefused.inc(refused.length));
+  const ws = DEFAULT_WORKSPACE;
+  await store.ensureWorkspace(ws, 'Default workspace');
+
+  let generatedAdminToken: string | null = null;
+  let adminTokenHash: string;
+  if (config.adminToken !== null) {
+    adminTokenHash = hashSecret(config.adminToken);
+  } else {
+    const stored = await store.getSetting(ws, ADMIN_TOKEN_SETTING);
+    if (stored !== null) adminTokenHash = stored;
+    else {
+      generatedAdminToken = `adm_${randomBytes(24).toString('base64url')}`;
+      adminTokenHash = hashSecret(generatedAdminToken);
+      await store.setSetting(ws, ADMIN_TOKEN_SETTING, adminTokenHash);
+    }
+  }
+
+  const sources = new SourceDirectory(store);
+  let generatedWriteKey: string | null = null;
+  if (config.writeKey !== null) {
+    await sources.ensure(ws, 'Default source', config.writeKey);
+  } else if ((await store.getSetting(ws, DEFAULT_SOURCE_SETTING)) === null) {
+    generatedWriteKey = (await sources.create(ws, 'Default source')).writeKey;
+    await store.setSetting(ws, DEFAULT_SOURCE_SETTING, 'true');
+  }
+
+  const ingest = new IngestService(store, () => config.identity, {
+    maxCommitEvents: config.maxCommitEvents,
+    observer: {
+      committed(events, _requests, seconds) {
+        metrics.commitEvents.observe(events);
+        metrics.commitSeconds.observe(seconds);
+      },
+    },
+  });
+
+  const http = Fastify({
+    logger: options.logger ?? { level: config.logLevel },
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024 * 1024,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+  });
+  installErrorHandler(http);
+  http.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.httpSeconds.observe(
+      { method: req.method, route, status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+    if (!route.startsWith('/v1/') || reply.statusCode >= 500) {
+      req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    }
+  });
+
+  const docs = new ApiDocs();
+  let ready = false;
+  http.get('/healthz', async (_req, reply) =>
+    ready ? { ok: true } : reply.status(503).send({ ok: false, message: 'starting' }),
+  );
+  http.get('/metrics', async (_req, reply) => {
+    metrics.backlog.set(ingest.backlog);
+    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  http.get('/openapi.json', async () => docs.document(VERSION));
+  docs.add({
+    method: 'GET',
+    url: '/healthz',
+    summary: 'Readiness: 200 {"ok":true} once events are accepted',
+    tag: 'Operations',
+    auth: 'none',
+    responses: { 200: { description: 'Ready.' }, 503: { description: 'Starting or shutting down.' } },
+  });
+  docs.add({
+    method: 'GET',
+    url: '/metrics',
+    summary: 'Prometheus metrics',
+    tag: 'Operations',
+    auth: 'none',
+    responses: { 200: { description: 'Prometheus text format.' } },
+  });
+
+  await trackingRoutes(http, {
+    ingest,
+    sources,
+    metrics,
+    docs,
+    now,
+    limits: { ...DEFAULT_LIMITS, maxRequestBytes: 500 * 1024 },
+  });
+  await adminRoutes(http, { store, sources, docs, workspace: ws, adminTokenHash });
+  await http.ready();
+  ready = true;
+
+  let closing: Promise<void> | null = null;
+  return {
+    http,
+    store,
+    ingest,
+    sources,
+    metrics,
+    workspace: ws,
+    generatedAdminToken,
+    generatedWriteKey,
+    close() {
+      closing ??= (async () => {
+        ready = false;
+        await http.close();
+        await ingest.drain();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

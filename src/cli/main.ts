@@ -1,0 +1,26 @@
+import { Command, CommanderError } from 'commander';
+import { VERSION } from '../app.ts';
+import { ConfigError } from '../config/config.ts';
+import { importCommand } from './import-command.ts';
+import { simulateCommand } from './simulate-command.ts';
+import { startCommand } from './start-command.ts';
+
+const program = new Command('concierge')
+  .description('Customer journey orchestration: Segment-compatible events, profiles, segments, journeys')
+  .version(VERSION)
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+program.addCommand(startCommand());
+program.addCommand(importCommand());
+program.addCommand(simulateCommand());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode);
+  const message = err instanceof ConfigError || err instanceof Error ? err.message : String(err);
+  process.stderr.write(`concierge: ${message}\n`);
+  if (process.env.CONCIERGE_DEBUG) console.error(err);
+  process.exit(1);
+}

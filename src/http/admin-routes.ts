@@ -1,0 +1,246 @@
+import { timingSafeEqual } from 'node:crypto';
+import { type Static, Type } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { asProfileId, type WorkspaceId } from '../core/ids.ts';
+import { hashSecret, type SourceDirectory } from '../ingest/sources.ts';
+import type { Store } from '../store/port.ts';
+import { parseCursor } from '../store/rows.ts';
+import type { ApiDocs, RouteDoc } from './api-docs.ts';
+import { adminError } from './errors.ts';
+
+export interface AdminDeps {
+  readonly store: Store;
+  readonly sources: SourceDirectory;
+  readonly docs: ApiDocs;
+  readonly workspace: WorkspaceId;
+  /** SHA-256 of the admin token. */
+  readonly adminTokenHash: string;
+}
+
+const ProfileShape = Type.Object(
+  {
+    id: Type.String(),
+    userIds: Type.Array(Type.String()),
+    anonymousIds: Type.Array(Type.String()),
+    identifiers: Type.Record(Type.String(), Type.Array(Type.String()), {
+      description: 'Other identifiers by kind (identifier traits such as email).',
+    }),
+    traits: Type.Object({}, { additionalProperties: true }),
+    computed: Type.Object({}, { additionalProperties: true }),
+    segments: Type.Array(Type.String()),
+    consent: Type.Object({}, { additionalProperties: true }),
+    groups: Type.Array(Type.String()),
+    createdAt: Type.String({ format: 'date-time' }),
+    updatedAt: Type.String({ format: 'date-time' }),
+  },
+  { description: 'A unified profile.' },
+);
+const ErrorShape = Type.Object({ error: Type.String(), message: Type.String() });
+const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200, description: 'Profile id.' }) });
+const LookupQuery = Type.Object({
+  userId: Type.Optional(Type.String({ minLength: 1 })),
+  anonymousId: Type.Optional(Type.String({ minLength: 1 })),
+  email: Type.Optional(Type.String({ minLength: 1 })),
+});
+const EventsQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
+  before: Type.Optional(
+    Type.String({ description: 'An ISO 8601 time, or the `cursor` of the previous page.', minLength: 1 }),
+  ),
+});
+const SourceBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) });
+
+/** Verifies `Authorization: Bearer <admin token>` in constant time. */
+function checkBearer(req: FastifyRequest, expectedHash: string): void {
+  const h = req.headers.authorization;
+  const m = h ? /^bearer\s+(.+)$/i.exec(h) : null;
+  if (!m) throw adminError(401, 'unauthorized', 'missing admin token: send Authorization: Bearer <token>');
+  const given = Buffer.from(hashSecret(m[1]!.trim()), 'hex');
+  const expected = Buffer.from(expectedHash, 'hex');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    throw adminError(401, 'unauthorized', 'wrong admin token');
+  }
+}
+
+/** The admin API for profiles and sources. */
+export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
+  const { store, workspace: ws } = deps;
+
+  await app.register(async (scope) => {
+    scope.addHook('onRequest', async (req) => checkBearer(req, deps.adminTokenHash));
+
+    const route = <P, Q, B>(
+      doc: RouteDoc,
+      handler: (req: FastifyRequest<{ Params: P; Querystring: Q; Body: B }>) => Promise<unknown>,
+    ) => {
+      deps.docs.add(doc);
+      scope.route<{ Params: P; Querystring: Q; Body: B }>({
+        method: doc.method,
+        url: doc.url,
+        schema: {
+          ...(doc.params ? { params: doc.params } : {}),
+          ...(doc.querystring ? { querystring: doc.querystring } : {}),
+          ...(doc.body ? { body: doc.body } : {}),
+        },
+        handler,
+      });
+    };
+    const notFound = (id: string) => adminError(404, 'not_found', `no profile with id '${id}'`);
+    const common = { 401: { description: 'Missing or wrong admin token.', schema: ErrorShape } };
+
+    route<unknown, Static<typeof LookupQuery>, unknown>(
+      {
+        method: 'GET',
+        url: '/api/profiles',
+        summary: 'Find the profile holding a userId, anonymousId or email',
+        tag: 'Profiles',
+        auth: 'admin',
+        querystring: LookupQuery,
+        responses: {
+          200: { description: 'The profile.', schema: ProfileShape },
+          400: { description: 'No identifier given.', schema: ErrorShape },
+          404: { description: 'No such profile.', schema: ErrorShape },
+          ...common,
+        },
+      },
+      async (req) => {
+        const q = req.query;
+        const [kind, value] =
+          q.userId !== undefined
+            ? ['user_id', q.userId]
+            : q.anonymousId !== undefined
+              ? ['anonymous_id', q.anonymousId]
+              : q.email !== undefined
+                ? ['email', q.email]
+                : [null, null];
+        if (kind === null || value === null) {
+          throw adminError(400, 'bad_request', 'give one of userId, anonymousId or email');
+        }
+        const p = await store.findProfile(ws, kind, value);
+        if (!p) throw adminError(404, 'not_found', `no profile with ${Object.keys(q)[0]} '${value}'`);
+        return p;
+      },
+    );
+
+    route<Static<typeof IdParams>, unknown, unknown>(
+      {
+        method: 'GET',
+        url: '/api/profiles/:id',
+        summary: 'A profile by id (ids of merged profiles lead to the surviving one)',
+        tag: 'Profiles',
+        auth: 'admin',
+        params: IdParams,
+        responses: { 200: { description: 'The profile.', schema: ProfileShape }, 404: { description: 'No such profile.' }, ...common },
+      },
+      async (req) => (await store.getProfile(ws, asProfileId(req.params.id))) ?? Promise.reject(notFound(req.params.id)),
+    );
+
+    route<Static<typeof IdParams>, Static<typeof EventsQuery>, unknown>(
+      {
+        method: 'GET',
+        url: '/api/profiles/:id/events',
+        summary: 'The profile’s events, newest first',
+        tag: 'Profiles',
+        auth: 'admin',
+        params: IdParams,
+        querystring: EventsQuery,
+        responses: {
+          200: {
+            description: '`events` newest first; `cursor` reads the next page when there is one.',
+            schema: Type.Object({ events: Type.Array(Type.Object({}, { additionalProperties: true })), cursor: Type.Union([Type.String(), Type.Null()]) }),
+          },
+          404: { description: 'No such profile.' },
+          ...common,
+        },
+      },
+      async (req) => {
+        const id = asProfileId(req.params.id);
+        if (!(await store.getProfile(ws, id))) throw notFound(id);
+        let before = null;
+        if (req.query.before !== undefined) {
+          before = parseCursor(req.query.before);
+          if (!before) throw adminError(400, 'bad_request', `before must be an ISO 8601 time or a cursor, got '${req.query.before}'`);
+        }
+        const page = await store.listEvents(ws, id, req.query.limit ?? 50, before);
+        return {
+          events: page.events.map((e) => ({ ...e.body, profileId: e.profileId, sourceId: e.sourceId })),
+          cursor: page.cursor,
+        };
+      },
+    );
+
+    route<Static<typeof IdParams>, unknown, unknown>(
+      {
+        method: 'GET',
+        url: '/api/profiles/:id/export',
+        summary: 'Everything held on the person (data-subject access request)',
+        tag: 'Profiles',
+        auth: 'admin',
+        params: IdParams,
+        responses: { 200: { description: 'Profile, merged ids, groups and every event.' }, 404: { description: 'No such profile.' }, ...common },
+      },
+      async (req) => {
+        const x = await store.exportProfile(ws, asProfileId(req.params.id));
+        if (!x) throw notFound(req.params.id);
+        return { ...x, events: x.events.map((e) => e.body), exportedAt: new Date().toISOString() };
+      },
+    );
+
+    route<Static<typeof IdParams>, unknown, unknown>(
+      {
+        method: 'DELETE',
+        url: '/api/profiles/:id',
+        summary: 'Erase the person: events, traits and identifiers are removed',
+        tag: 'Profiles',
+        auth: 'admin',
+        params: IdParams,
+        responses: { 200: { description: 'What was removed.' }, 404: { description: 'No such profile.' }, ...common },
+      },
+      async (req) => {
+        const r = await store.eraseProfile(ws, asProfileId(req.params.id));
+        if (!r) throw notFound(req.params.id);
+        return { erased: true, ...r };
+      },
+    );
+
+    route<unknown, unknown, unknown>(
+      {
+        method: 'GET',
+        url: '/api/sources',
+        summary: 'List sources (write keys are never shown again after creation)',
+        tag: 'Sources',
+        auth: 'admin',
+        responses: { 200: { description: 'Sources.' }, ...common },
+      },
+      async () => ({ sources: await store.listSources(ws) }),
+    );
+
+    route<unknown, unknown, Static<typeof SourceBody>>(
+      {
+        method: 'POST',
+        url: '/api/sources',
+        summary: 'Create a source and its write key (shown once)',
+        tag: 'Sources',
+        auth: 'admin',
+        body: SourceBody,
+        responses: { 200: { description: 'The source with its write key.' }, ...common },
+      },
+      async (req) => {
+        const { source, writeKey } = await deps.sources.create(ws, req.body.name);
+        return { ...source, writeKey };
+      },
+    );
+
+    route<unknown, unknown, unknown>(
+      {
+        method: 'GET',
+        url: '/api/status',
+        summary: 'Counts of stored events and profiles',
+        tag: 'Operations',
+        auth: 'admin',
+        responses: { 200: { description: 'Counts.' }, ...common },
+      },
+      async () => ({ store: store.kind, ...(await store.counts(ws)) }),
+    );
+  });
+}

@@ -1,0 +1,70 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** The product's Prometheus metrics, served at /metrics. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'concierge_' });
+  const m = {
+    registry,
+    eventsReceived: new Counter({
+      name: 'concierge_events_received_total',
+      help: 'Events accepted by the tracking API and import, by type.',
+      labelNames: ['type'] as const,
+      registers: [registry],
+    }),
+    eventsStored: new Counter({
+      name: 'concierge_events_stored_total',
+      help: 'Events appended to the log.',
+      registers: [registry],
+    }),
+    eventsDuplicate: new Counter({
+      name: 'concierge_events_duplicate_total',
+      help: 'Events dropped because their messageId was already stored for the source.',
+      registers: [registry],
+    }),
+    requestsRejected: new Counter({
+      name: 'concierge_tracking_rejected_total',
+      help: 'Tracking requests rejected, by reason.',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    identityRefused: new Counter({
+      name: 'concierge_identity_merges_refused_total',
+      help: 'Profile merges refused by the user-id limit.',
+      registers: [registry],
+    }),
+    ackSeconds: new Histogram({
+      name: 'concierge_tracking_ack_seconds',
+      help: 'Time from a tracking request being read to its durable acknowledgement.',
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    commitEvents: new Histogram({
+      name: 'concierge_commit_events',
+      help: 'Events per group commit.',
+      buckets: [1, 10, 100, 500, 1000, 2500, 5000, 10000, 20000],
+      registers: [registry],
+    }),
+    commitSeconds: new Histogram({
+      name: 'concierge_commit_seconds',
+      help: 'Duration of one group commit.',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
+    backlog: new Gauge({
+      name: 'concierge_ingest_backlog_events',
+      help: 'Events waiting for the next group commit.',
+      registers: [registry],
+    }),
+    httpSeconds: new Histogram({
+      name: 'concierge_http_request_seconds',
+      help: 'HTTP request duration by route and status.',
+      labelNames: ['method', 'route', 'status'] as const,
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [registry],
+    }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

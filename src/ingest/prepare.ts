@@ -1,0 +1,49 @@
+import { EVENT_TYPES, type EventType, type JsonObject, type NormalizedEvent } from '../core/event.ts';
+import { type NormalizeContext, normalizeMessage } from './normalize.ts';
+import { type FieldError, isEventType, type Limits, validateMessage } from './validate.ts';
+
+const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Validates and normalises the messages of one request or import chunk — the one set of checks
+ * every input path shares. With `forcedType` (a single-message endpoint) errors carry no index.
+ * Callers treat any error as a rejection of the whole set.
+ */
+export function prepareMessages(
+  items: readonly unknown[],
+  forcedType: EventType | null,
+  ctx: NormalizeContext,
+  limits: Limits,
+): { events: NormalizedEvent[]; errors: FieldError[] } {
+  const errors: FieldError[] = [];
+  const events: NormalizedEvent[] = [];
+  const batch = forcedType === null;
+  items.forEach((item, index) => {
+    const at = (e: FieldError): FieldError => (batch ? { index, ...e } : e);
+    if (!isObject(item)) {
+      errors.push(at({ path: '', message: 'must be a JSON object' }));
+      return;
+    }
+    const type = forcedType ?? item.type;
+    if (!isEventType(type)) {
+      errors.push(at({ path: 'type', message: `must be one of ${EVENT_TYPES.join(', ')}` }));
+      return;
+    }
+    if (forcedType !== null && item.type !== undefined && item.type !== forcedType) {
+      errors.push({ path: 'type', message: `must be '${forcedType}' on /v1/${forcedType}` });
+      return;
+    }
+    const found = validateMessage(item, type, limits);
+    if (found.length > 0) {
+      for (const e of found) errors.push(at(e));
+      return;
+    }
+    const bytes = Buffer.byteLength(JSON.stringify(item));
+    if (bytes > limits.maxEventBytes) {
+      errors.push(at({ path: '', message: `event is ${bytes} bytes; the limit is ${limits.maxEventBytes}` }));
+      return;
+    }
+    if (errors.length === 0) events.push(normalizeMessage(item, type, ctx));
+  });
+  return { events, errors };
+}

@@ -1,0 +1,133 @@
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
+import type { TSchema } from '@sinclair/typebox';
+import { EVENT_TYPES, type EventType, type JsonObject } from '../core/event.ts';
+import { MESSAGE_SCHEMAS } from './schemas.ts';
+
+/** One problem with one field of a message, in the tracking API's error shape. */
+export interface FieldError {
+  index?: number;
+  path: string;
+  message: string;
+}
+
+export interface Limits {
+  /** Largest event, in bytes of its JSON. */
+  readonly maxEventBytes: number;
+  /** Deepest nesting of objects and arrays inside one event. */
+  readonly maxDepth: number;
+}
+
+export const DEFAULT_LIMITS: Limits = { maxEventBytes: 32 * 1024, maxDepth: 32 };
+
+const CHECKS = Object.fromEntries(
+  Object.entries(MESSAGE_SCHEMAS).map(([type, schema]) => [type, TypeCompiler.Compile(schema as TSchema)]),
+) as Record<EventType, TypeCheck<TSchema>>;
+
+// ISO 8601 date-time, as Segment's libraries send it (date alone also accepted).
+const ISO_8601 =
+  /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
+
+/** Parses an ISO 8601 timestamp to ms since the epoch; null when it is not one. */
+export function parseTimestamp(s: string): number | null {
+  if (!ISO_8601.test(s)) return null;
+  const ms = Date.parse(s);
+  return Number.isFinite(ms) ? ms : null;
+}
+
+function pointerToPath(pointer: string): string {
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .join('.');
+}
+
+/** A TypeBox error as a short phrase that follows the field's path. */
+export function describeError(e: ValueError): string {
+  switch (e.type) {
+    case ValueErrorType.ObjectRequiredProperty:
+      return 'is required';
+    case ValueErrorType.Object:
+      return 'must be an object';
+    case ValueErrorType.String:
+      return 'must be a string';
+    case ValueErrorType.StringMinLength:
+      return 'must not be empty';
+    case ValueErrorType.StringMaxLength:
+      return `is longer than ${(e.schema as { maxLength?: number }).maxLength} characters`;
+    case ValueErrorType.Literal:
+      return `must be ${JSON.stringify((e.schema as { const?: unknown }).const)}`;
+    case ValueErrorType.Union:
+      return 'must be a string or a number';
+    default:
+      return e.message.charAt(0).toLowerCase() + e.message.slice(1);
+  }
+}
+
+/** Walks the message once: enforces the nesting limit and refuses `__proto__` keys. */
+function checkShape(value: unknown, maxDepth: number, path: string, depth: number, out: FieldError[]): void {
+  if (typeof value !== 'object' || value === null) return;
+  if (depth > maxDepth) {
+    out.push({ path, message: `is nested deeper than ${maxDepth} levels` });
+    return;
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length && out.length === 0; i++) {
+      checkShape(value[i], maxDepth, `${path}[${i}]`, depth + 1, out);
+    }
+    return;
+  }
+  for (const key in value) {
+    if (key === '__proto__') {
+      out.push({ path: path ? `${path}.${key}` : key, message: 'is not an allowed key' });
+      return;
+    }
+    checkShape((value as JsonObject)[key], maxDepth, path ? `${path}.${key}` : key, depth + 1, out);
+    if (out.length > 0) return;
+  }
+}
+
+const hasIdentity = (v: unknown): boolean => (typeof v === 'string' && v !== '') || typeof v === 'number';
+
+/**
+ * Validates one Segment message of the given type. Returns the problems found (empty when valid)
+ * and the byte size of its JSON, which the caller reuses.
+ */
+export function validateMessage(message: unknown, type: EventType, limits: Limits = DEFAULT_LIMITS): FieldError[] {
+  const errors: FieldError[] = [];
+  if (typeof message !== 'object' || message === null || Array.isArray(message)) {
+    return [{ path: '', message: 'must be a JSON object' }];
+  }
+  const check = CHECKS[type];
+  if (!check.Check(message)) {
+    const seen = new Set<string>();
+    for (const e of check.Errors(message)) {
+      const path = pointerToPath(e.path);
+      if (seen.has(path)) continue;
+      seen.add(path);
+      errors.push({ path, message: describeError(e) });
+      if (errors.length >= 10) break;
+    }
+    return errors;
+  }
+  const m = message as JsonObject;
+  if (type === 'alias') {
+    if (!hasIdentity(m.previousId)) errors.push({ path: 'previousId', message: 'is required for alias' });
+    if (!hasIdentity(m.userId)) errors.push({ path: 'userId', message: 'is required for alias' });
+  } else if (!hasIdentity(m.userId) && !hasIdentity(m.anonymousId)) {
+    errors.push({ path: 'userId', message: 'userId or anonymousId is required' });
+  }
+  if (type === 'group' && !hasIdentity(m.groupId)) errors.push({ path: 'groupId', message: 'is required for group' });
+  for (const field of ['timestamp', 'sentAt', 'originalTimestamp'] as const) {
+    const v = m[field];
+    if (typeof v === 'string' && parseTimestamp(v) === null) {
+      errors.push({ path: field, message: `is not an ISO 8601 date-time: ${JSON.stringify(v.slice(0, 40))}` });
+    }
+  }
+  if (errors.length === 0) checkShape(message, limits.maxDepth, '', 0, errors);
+  return errors;
+}
+
+export const isEventType = (t: unknown): t is EventType =>
+  typeof t === 'string' && (EVENT_TYPES as readonly string[]).includes(t);

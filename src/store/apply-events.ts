@@ -1,0 +1,137 @@
+import type { NormalizedEvent } from '../core/event.ts';
+import type { ProfileId, WorkspaceId } from '../core/ids.ts';
+import { type OwnerRef, planIdentity, type RefusedLink } from '../core/identity.ts';
+import { type Identifier, identifierKey } from '../core/profile.ts';
+import { applyTraits, mergeVersionedTraits, type VersionedTraits } from '../core/traits.ts';
+import type { AppendOutcome, IdentityConfig } from './port.ts';
+
+/** Which versioned JSON column of a profile. */
+export type TraitColumn = 'traits' | 'consent';
+
+/**
+ * The operations one append transaction needs from an adapter. Both adapters implement it over
+ * their own SQL, so the identity and trait rules live in one place: `applyEvents` below.
+ */
+export interface AppendTx {
+  ownerOf(ws: WorkspaceId, id: Identifier): Promise<OwnerRef | null>;
+  createProfile(ws: WorkspaceId, at: number): Promise<ProfileId>;
+  attach(ws: WorkspaceId, profile: ProfileId, id: Identifier, at: number): Promise<void>;
+  /** Moves identifiers, events and groups of `from` to `into`, deletes `from`, records the merge. */
+  fold(ws: WorkspaceId, from: ProfileId, into: ProfileId, at: number): Promise<void>;
+  loadTraits(ws: WorkspaceId, profile: ProfileId, column: TraitColumn): Promise<VersionedTraits>;
+  saveTraits(ws: WorkspaceId, profile: ProfileId, column: TraitColumn, t: VersionedTraits, at: number): Promise<void>;
+  upsertGroup(ev: NormalizedEvent, profile: ProfileId): Promise<void>;
+  /** False when (source, messageId) is already stored. */
+  insertEvent(ev: NormalizedEvent, profile: ProfileId): Promise<boolean>;
+}
+
+/** Receives identity merges the rules refused, for logs and metrics. */
+export type RefusalSink = (ws: WorkspaceId, refused: readonly RefusedLink[]) => void;
+
+const normalizeIdentifierTrait = (kind: string, v: unknown): string | null => {
+  if (typeof v !== 'string' && typeof v !== 'number') return null;
+  const s = String(v).trim();
+  if (s === '') return null;
+  return kind === 'email' ? s.toLowerCase() : s;
+};
+
+/** An event's identifiers, primary first. */
+async function identifiersOf(tx: AppendTx, ev: NormalizedEvent, cfg: IdentityConfig): Promise<Identifier[]> {
+  const ids: Identifier[] = [];
+  if (ev.userId !== null) ids.push({ kind: 'user_id', value: ev.userId });
+  if (ev.type === 'alias' && ev.previousId !== null) {
+    // previousId may be an earlier user id or an anonymous id; an unknown one is taken as anonymous.
+    const asUser: Identifier = { kind: 'user_id', value: ev.previousId };
+    const known = await tx.ownerOf(ev.workspaceId, asUser);
+    ids.push(known !== null ? asUser : { kind: 'anonymous_id', value: ev.previousId });
+  }
+  if (ev.anonymousId !== null) ids.push({ kind: 'anonymous_id', value: ev.anonymousId });
+  if (ev.type === 'identify') {
+    for (const kind of cfg.identifierTraits) {
+      const value = normalizeIdentifierTrait(kind, ev.traits[kind]);
+      if (value !== null) ids.push({ kind, value });
+    }
+  }
+  return ids;
+}
+
+async function foldTraits(tx: AppendTx, ws: WorkspaceId, from: ProfileId, into: ProfileId, at: number) {
+  for (const column of ['traits', 'consent'] as const) {
+    const a = await tx.loadTraits(ws, into, column);
+    const b = await tx.loadTraits(ws, from, column);
+    if (Object.keys(b.versions).length > 0) {
+      await tx.saveTraits(ws, into, column, mergeVersionedTraits(a, b), at);
+    }
+  }
+}
+
+async function updateColumn(
+  tx: AppendTx,
+  ev: NormalizedEvent,
+  profile: ProfileId,
+  column: TraitColumn,
+  incoming: Record<string, unknown>,
+) {
+  const current = await tx.loadTraits(ev.workspaceId, profile, column);
+  const next = applyTraits(current, incoming, [ev.timestamp, ev.messageId]);
+  if (next !== current) await tx.saveTraits(ev.workspaceId, profile, column, next, ev.receivedAt);
+}
+
+/** Resolves the event's profile, applying merges and new identifiers. */
+export async function resolveProfile(
+  tx: AppendTx,
+  ev: NormalizedEvent,
+  cfg: IdentityConfig,
+  onRefused?: RefusalSink,
+): Promise<ProfileId> {
+  const ws = ev.workspaceId;
+  const ids = await identifiersOf(tx, ev, cfg);
+  const owners = new Map<string, OwnerRef>();
+  for (const id of ids) {
+    const owner = await tx.ownerOf(ws, id);
+    if (owner !== null) owners.set(identifierKey(id), owner);
+  }
+  const plan = planIdentity(ids, owners, cfg);
+  if (plan.refused.length > 0) onRefused?.(ws, plan.refused);
+  const at = ev.receivedAt;
+  const target = plan.target ?? (await tx.createProfile(ws, at));
+  for (const from of plan.merge) {
+    await foldTraits(tx, ws, from, target, at);
+    await tx.fold(ws, from, target, at);
+  }
+  for (const id of plan.attach) await tx.attach(ws, target, id, at);
+  return target;
+}
+
+/**
+ * Applies the events of several requests in order inside one transaction: resolves each event's
+ * profile, folds merged profiles, applies identify traits and consent with newest-wins per key,
+ * records groups, and appends the event unless its message id was seen before.
+ */
+export async function applyEvents(
+  tx: AppendTx,
+  groups: readonly (readonly NormalizedEvent[])[],
+  identity: (ws: WorkspaceId) => IdentityConfig,
+  onRefused?: RefusalSink,
+): Promise<AppendOutcome[]> {
+  const outcomes: AppendOutcome[] = [];
+  for (const group of groups) {
+    let stored = 0;
+    let duplicates = 0;
+    for (const ev of group) {
+      const profile = await resolveProfile(tx, ev, identity(ev.workspaceId), onRefused);
+      if (!(await tx.insertEvent(ev, profile))) {
+        duplicates++;
+        continue;
+      }
+      stored++;
+      if (ev.type === 'identify' && Object.keys(ev.traits).length > 0) {
+        await updateColumn(tx, ev, profile, 'traits', ev.traits);
+      }
+      if (ev.consent !== null) await updateColumn(tx, ev, profile, 'consent', ev.consent);
+      if (ev.type === 'group') await tx.upsertGroup(ev, profile);
+    }
+    outcomes.push({ stored, duplicates });
+  }
+  return outcomes;
+}

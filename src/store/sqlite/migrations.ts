@@ -1,0 +1,42 @@
+/**
+ * SQLite schema, one migration per entry, applied in order and recorded in `schema_migrations`.
+ * Never edit a migration that has shipped; add a new one.
+ */
+export const SQLITE_MIGRATIONS: readonly { name: string; sql: string }[] = [
+  {
+    name: 'initial',
+    sql: `
+CREATE TABLE workspaces (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE settings (
+  workspace_id TEXT NOT NULL REFERENCES workspaces(id), key TEXT NOT NULL, value TEXT NOT NULL,
+  PRIMARY KEY (workspace_id, key)) WITHOUT ROWID;
+CREATE TABLE sources (
+  id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL REFERENCES workspaces(id), name TEXT NOT NULL,
+  write_key_hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL);
+CREATE TABLE profiles (
+  id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL,
+  traits TEXT NOT NULL DEFAULT '{}', trait_versions TEXT NOT NULL DEFAULT '{}',
+  consent TEXT NOT NULL DEFAULT '{}', consent_versions TEXT NOT NULL DEFAULT '{}',
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+CREATE TABLE identifiers (
+  workspace_id TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, profile_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL, PRIMARY KEY (workspace_id, kind, value)) WITHOUT ROWID;
+CREATE INDEX identifiers_profile ON identifiers (profile_id);
+CREATE TABLE profile_merges (
+  from_id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL, to_id TEXT NOT NULL, merged_at INTEGER NOT NULL);
+CREATE INDEX profile_merges_to ON profile_merges (to_id);
+CREATE TABLE groups (
+  workspace_id TEXT NOT NULL, group_id TEXT NOT NULL, traits TEXT NOT NULL, trait_versions TEXT NOT NULL,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (workspace_id, group_id)) WITHOUT ROWID;
+CREATE TABLE profile_groups (
+  profile_id TEXT NOT NULL, group_id TEXT NOT NULL, workspace_id TEXT NOT NULL,
+  PRIMARY KEY (profile_id, group_id)) WITHOUT ROWID;
+CREATE TABLE events (
+  seq INTEGER PRIMARY KEY, workspace_id TEXT NOT NULL, source_id TEXT NOT NULL, message_id TEXT NOT NULL,
+  profile_id TEXT NOT NULL, type TEXT NOT NULL, name TEXT, ts INTEGER NOT NULL, received_at INTEGER NOT NULL,
+  body TEXT NOT NULL);
+CREATE UNIQUE INDEX events_message ON events (source_id, message_id);
+CREATE INDEX events_profile_ts ON events (profile_id, ts);
+`,
+  },
+];

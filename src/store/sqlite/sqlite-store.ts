@@ -1,0 +1,446 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { NormalizedEvent } from '../../core/event.ts';
+import { asProfileId, asSourceId, asWorkspaceId, type ProfileId, type WorkspaceId } from '../../core/ids.ts';
+import type { OwnerRef } from '../../core/identity.ts';
+import type { Identifier, Profile } from '../../core/profile.ts';
+import { applyTraits, type VersionedTraits } from '../../core/traits.ts';
+import { type AppendTx, applyEvents, type RefusalSink, type TraitColumn } from '../apply-events.ts';
+import type {
+  AppendOutcome,
+  ErasureReport,
+  EventPage,
+  IdentityConfig,
+  ProfileExport,
+  SourceRecord,
+  Store,
+  TimelineCursor,
+} from '../port.ts';
+import {
+  type EventRow,
+  type IdentifierRow,
+  type ProfileRow,
+  toEventPage,
+  toProfile,
+  toStoredEvent,
+  toVersioned,
+} from '../rows.ts';
+import { Serial } from '../serial.ts';
+import { SQLITE_MIGRATIONS } from './migrations.ts';
+
+export interface SqliteOptions {
+  /** Database file, or ':memory:'. */
+  readonly path: string;
+  /** Called with identity merges the rules refused. */
+  readonly onRefused?: RefusalSink;
+  /** Identifier → profile entries kept in memory (the single writer keeps them coherent). */
+  readonly cacheSize?: number;
+}
+
+type SourceRow = { id: string; workspace_id: string; name: string; created_at: number };
+const toSource = (r: SourceRow): SourceRecord => ({
+  id: asSourceId(r.id),
+  workspaceId: asWorkspaceId(r.workspace_id),
+  name: r.name,
+  createdAt: new Date(r.created_at).toISOString(),
+});
+
+const COLUMNS: Record<TraitColumn, [string, string]> = {
+  traits: ['traits', 'trait_versions'],
+  consent: ['consent', 'consent_versions'],
+};
+
+/**
+ * The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a committed append
+ * survives a crash or power loss. This process is the only writer, which lets it cache identity
+ * lookups in memory.
+ */
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  private readonly db: Database.Database;
+  private readonly writes = new Serial();
+  private readonly owners = new Map<string, ProfileId>();
+  private readonly userIds = new Map<ProfileId, string[]>();
+  private readonly cacheSize: number;
+  private readonly onRefused: RefusalSink | undefined;
+  private readonly stmt: ReturnType<SqliteStore['prepare']>;
+
+  constructor(options: SqliteOptions) {
+    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    this.db = new Database(options.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma('cache_size = -65536');
+    this.db.pragma('temp_store = MEMORY');
+    this.db.pragma('foreign_keys = ON');
+    this.cacheSize = options.cacheSize ?? 1_000_000;
+    this.onRefused = options.onRefused;
+    this.migrateSync();
+    this.stmt = this.prepare();
+  }
+
+  private migrateSync(): void {
+    this.db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+    );
+    const done = new Set(
+      (this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
+    );
+    SQLITE_MIGRATIONS.forEach((m, i) => {
+      const version = i + 1;
+      if (done.has(version)) return;
+      this.db.transaction(() => {
+        this.db.exec(m.sql);
+        this.db
+          .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+          .run(version, m.name, Date.now());
+      })();
+    });
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      owner: db.prepare<[string, string, string], { profile_id: string }>(
+        'SELECT profile_id FROM identifiers WHERE workspace_id = ? AND kind = ? AND value = ?',
+      ),
+      userIds: db
+        .prepare<[string], string>(
+          "SELECT value FROM identifiers WHERE profile_id = ? AND kind = 'user_id' ORDER BY created_at, value",
+        )
+        .pluck(),
+      insertProfile: db.prepare(
+        'INSERT INTO profiles (id, workspace_id, created_at, updated_at) VALUES (?, ?, ?, ?)',
+      ),
+      insertIdentifier: db.prepare(
+        'INSERT INTO identifiers (workspace_id, kind, value, profile_id, created_at) VALUES (?, ?, ?, ?, ?)',
+      ),
+      touch: db.prepare('UPDATE profiles SET updated_at = max(updated_at, ?) WHERE id = ?'),
+      identifiersOf: db.prepare<[string], IdentifierRow>(
+        'SELECT kind, value FROM identifiers WHERE profile_id = ? ORDER BY created_at, kind, value',
+      ),
+      moveIdentifiers: db.prepare('UPDATE identifiers SET profile_id = ? WHERE profile_id = ?'),
+      moveEvents: db.prepare('UPDATE events SET profile_id = ? WHERE profile_id = ?'),
+      copyGroups: db.prepare(
+        'INSERT OR IGNORE INTO profile_groups (profile_id, group_id, workspace_id) SELECT ?, group_id, workspace_id FROM profile_groups WHERE profile_id = ?',
+      ),
+      deleteGroupsOf: db.prepare('DELETE FROM profile_groups WHERE profile_id = ?'),
+      deleteProfile: db.prepare('DELETE FROM profiles WHERE id = ?'),
+      repointMerges: db.prepare('UPDATE profile_merges SET to_id = ? WHERE to_id = ?'),
+      insertMerge: db.prepare(
+        'INSERT OR REPLACE INTO profile_merges (from_id, workspace_id, to_id, merged_at) VALUES (?, ?, ?, ?)',
+      ),
+      loadTraits: db.prepare<[string], { v: string; vv: string }>(
+        'SELECT traits AS v, trait_versions AS vv FROM profiles WHERE id = ?',
+      ),
+      loadConsent: db.prepare<[string], { v: string; vv: string }>(
+        'SELECT consent AS v, consent_versions AS vv FROM profiles WHERE id = ?',
+      ),
+      saveTraits: db.prepare(
+        'UPDATE profiles SET traits = ?, trait_versions = ?, updated_at = max(updated_at, ?) WHERE id = ?',
+      ),
+      saveConsent: db.prepare(
+        'UPDATE profiles SET consent = ?, consent_versions = ?, updated_at = max(updated_at, ?) WHERE id = ?',
+      ),
+      loadGroup: db.prepare<[string, string], { v: string; vv: string }>(
+        'SELECT traits AS v, trait_versions AS vv FROM groups WHERE workspace_id = ? AND group_id = ?',
+      ),
+      upsertGroup: db.prepare(
+        `INSERT INTO groups (workspace_id, group_id, traits, trait_versions, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (workspace_id, group_id) DO UPDATE SET traits = excluded.traits,
+           trait_versions = excluded.trait_versions, updated_at = excluded.updated_at`,
+      ),
+      linkGroup: db.prepare(
+        'INSERT OR IGNORE INTO profile_groups (profile_id, group_id, workspace_id) VALUES (?, ?, ?)',
+      ),
+      insertEvent: db.prepare(
+        `INSERT OR IGNORE INTO events
+           (workspace_id, source_id, message_id, profile_id, type, name, ts, received_at, body)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      profile: db.prepare<[string, string], ProfileRow>(
+        'SELECT id, traits, consent, created_at, updated_at FROM profiles WHERE id = ? AND workspace_id = ?',
+      ),
+      mergedInto: db
+        .prepare<[string, string], string>('SELECT to_id FROM profile_merges WHERE from_id = ? AND workspace_id = ?')
+        .pluck(),
+      mergedFrom: db.prepare<[string], string>('SELECT from_id FROM profile_merges WHERE to_id = ?').pluck(),
+      groupsOf: db
+        .prepare<[string], string>('SELECT group_id FROM profile_groups WHERE profile_id = ? ORDER BY group_id')
+        .pluck(),
+      eventsNewest: db.prepare<[string, number], EventRow>(
+        'SELECT * FROM events WHERE profile_id = ? ORDER BY ts DESC, seq DESC LIMIT ?',
+      ),
+      eventsBefore: db.prepare<[string, number, number, number, number], EventRow>(
+        `SELECT * FROM events WHERE profile_id = ? AND (ts < ? OR (ts = ? AND seq < ?))
+         ORDER BY ts DESC, seq DESC LIMIT ?`,
+      ),
+      eventsAll: db.prepare<[string], EventRow>('SELECT * FROM events WHERE profile_id = ? ORDER BY ts, seq'),
+      deleteEvents: db.prepare('DELETE FROM events WHERE profile_id = ?'),
+      deleteIdentifiers: db.prepare('DELETE FROM identifiers WHERE profile_id = ?'),
+      deleteMerges: db.prepare('DELETE FROM profile_merges WHERE to_id = ? OR from_id = ?'),
+    };
+  }
+
+  async migrate(): Promise<void> {
+    this.migrateSync();
+  }
+
+  async close(): Promise<void> {
+    await this.writes.run(async () => this.db.close());
+  }
+
+  async ensureWorkspace(id: WorkspaceId, name: string): Promise<void> {
+    await this.writes.run(async () => {
+      this.db
+        .prepare('INSERT OR IGNORE INTO workspaces (id, name, created_at) VALUES (?, ?, ?)')
+        .run(id, name, Date.now());
+    });
+  }
+
+  async getSetting(ws: WorkspaceId, key: string): Promise<string | null> {
+    const row = this.db.prepare('SELECT value FROM settings WHERE workspace_id = ? AND key = ?').pluck().get(ws, key);
+    return typeof row === 'string' ? row : null;
+  }
+
+  async setSetting(ws: WorkspaceId, key: string, value: string): Promise<void> {
+    await this.writes.run(async () => {
+      this.db
+        .prepare(
+          'INSERT INTO settings (workspace_id, key, value) VALUES (?, ?, ?) ON CONFLICT (workspace_id, key) DO UPDATE SET value = excluded.value',
+        )
+        .run(ws, key, value);
+    });
+  }
+
+  async createSource(ws: WorkspaceId, name: string, writeKeyHash: string): Promise<SourceRecord> {
+    return this.writes.run(async () => {
+      const row: SourceRow = { id: `src_${randomUUID().replace(/-/g, '')}`, workspace_id: ws, name, created_at: Date.now() };
+      this.db
+        .prepare('INSERT INTO sources (id, workspace_id, name, write_key_hash, created_at) VALUES (?, ?, ?, ?, ?)')
+        .run(row.id, ws, name, writeKeyHash, row.created_at);
+      return toSource(row);
+    });
+  }
+
+  async findSourceByWriteKeyHash(hash: string): Promise<SourceRecord | null> {
+    const row = this.db
+      .prepare<[string], SourceRow>('SELECT id, workspace_id, name, created_at FROM sources WHERE write_key_hash = ?')
+      .get(hash);
+    return row ? toSource(row) : null;
+  }
+
+  async listSources(ws: WorkspaceId): Promise<SourceRecord[]> {
+    return this.db
+      .prepare<[string], SourceRow>(
+        'SELECT id, workspace_id, name, created_at FROM sources WHERE workspace_id = ? ORDER BY created_at',
+      )
+      .all(ws)
+      .map(toSource);
+  }
+
+  appendEvents(
+    groups: readonly (readonly NormalizedEvent[])[],
+    identity: (ws: WorkspaceId) => IdentityConfig,
+  ): Promise<AppendOutcome[]> {
+    return this.writes.run(async () => {
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        const outcomes = await applyEvents(this.tx, groups, identity, this.onRefused);
+        this.db.exec('COMMIT');
+        return outcomes;
+      } catch (err) {
+        this.rollback();
+        throw err;
+      }
+    });
+  }
+
+  private rollback(): void {
+    if (this.db.inTransaction) this.db.exec('ROLLBACK');
+    // The caches may hold entries written by the rolled-back transaction.
+    this.owners.clear();
+    this.userIds.clear();
+  }
+
+  private ownerKey(ws: string, kind: string, value: string): string {
+    return `${ws}\u0000${kind}\u0000${value}`;
+  }
+
+  private remember(key: string, profile: ProfileId): void {
+    if (this.owners.size >= this.cacheSize) this.owners.clear();
+    this.owners.set(key, profile);
+  }
+
+  private userIdsOf(profile: ProfileId): string[] {
+    const cached = this.userIds.get(profile);
+    if (cached !== undefined) return cached;
+    const ids = this.stmt.userIds.all(profile);
+    if (this.userIds.size >= this.cacheSize) this.userIds.clear();
+    this.userIds.set(profile, ids);
+    return ids;
+  }
+
+  private forgetProfile(profile: ProfileId, identifiers: readonly IdentifierRow[], ws: string): void {
+    for (const r of identifiers) this.owners.delete(this.ownerKey(ws, r.kind, r.value));
+    this.userIds.delete(profile);
+  }
+
+  private readonly tx: AppendTx = {
+    ownerOf: async (ws: WorkspaceId, id: Identifier): Promise<OwnerRef | null> => {
+      const key = this.ownerKey(ws, id.kind, id.value);
+      let profile = this.owners.get(key);
+      if (profile === undefined) {
+        const row = this.stmt.owner.get(ws, id.kind, id.value);
+        if (row === undefined) return null;
+        profile = asProfileId(row.profile_id);
+        this.remember(key, profile);
+      }
+      return { id: profile, userIds: this.userIdsOf(profile) };
+    },
+    createProfile: async (ws, at) => {
+      const id = asProfileId(randomUUID());
+      this.stmt.insertProfile.run(id, ws, at, at);
+      this.userIds.set(id, []);
+      return id;
+    },
+    attach: async (ws, profile, id, at) => {
+      this.stmt.insertIdentifier.run(ws, id.kind, id.value, profile, at);
+      this.stmt.touch.run(at, profile);
+      this.remember(this.ownerKey(ws, id.kind, id.value), profile);
+      if (id.kind === 'user_id') this.userIds.set(profile, [...this.userIdsOf(profile), id.value]);
+    },
+    fold: async (ws, from, into, at) => {
+      const moved = this.stmt.identifiersOf.all(from);
+      const fromUsers = this.userIdsOf(from);
+      this.stmt.moveIdentifiers.run(into, from);
+      this.stmt.moveEvents.run(into, from);
+      this.stmt.copyGroups.run(into, from);
+      this.stmt.deleteGroupsOf.run(from);
+      this.stmt.deleteProfile.run(from);
+      this.stmt.repointMerges.run(into, from);
+      this.stmt.insertMerge.run(from, ws, into, at);
+      this.stmt.touch.run(at, into);
+      this.userIds.set(into, [...this.userIdsOf(into), ...fromUsers]);
+      this.userIds.delete(from);
+      for (const r of moved) this.remember(this.ownerKey(ws, r.kind, r.value), into);
+    },
+    loadTraits: async (_ws, profile, column) => {
+      const row = (column === 'traits' ? this.stmt.loadTraits : this.stmt.loadConsent).get(profile);
+      return row ? toVersioned(row.v, row.vv) : { values: {}, versions: {} };
+    },
+    saveTraits: async (_ws, profile, column, t: VersionedTraits, at) => {
+      (column === 'traits' ? this.stmt.saveTraits : this.stmt.saveConsent).run(
+        JSON.stringify(t.values),
+        JSON.stringify(t.versions),
+        at,
+        profile,
+      );
+    },
+    upsertGroup: async (ev, profile) => {
+      const groupId = ev.groupId!;
+      const row = this.stmt.loadGroup.get(ev.workspaceId, groupId);
+      const current = row ? toVersioned(row.v, row.vv) : { values: {}, versions: {} };
+      const next = applyTraits(current, ev.traits, [ev.timestamp, ev.messageId]);
+      if (next !== current || !row) {
+        this.stmt.upsertGroup.run(
+          ev.workspaceId,
+          groupId,
+          JSON.stringify(next.values),
+          JSON.stringify(next.versions),
+          ev.receivedAt,
+          ev.receivedAt,
+        );
+      }
+      this.stmt.linkGroup.run(profile, groupId, ev.workspaceId);
+    },
+    insertEvent: async (ev, profile) =>
+      this.stmt.insertEvent.run(
+        ev.workspaceId,
+        ev.sourceId,
+        ev.messageId,
+        profile,
+        ev.type,
+        ev.name,
+        ev.timestamp,
+        ev.receivedAt,
+        ev.bodyJson,
+      ).changes === 1,
+  };
+
+  private resolveId(ws: WorkspaceId, id: ProfileId): ProfileRow | null {
+    const row = this.stmt.profile.get(id, ws);
+    if (row) return row;
+    const to = this.stmt.mergedInto.get(id, ws);
+    return to === undefined ? null : (this.stmt.profile.get(to, ws) ?? null);
+  }
+
+  private profileOf(row: ProfileRow): Profile {
+    return toProfile(row, this.stmt.identifiersOf.all(row.id), this.stmt.groupsOf.all(row.id));
+  }
+
+  async findProfile(ws: WorkspaceId, kind: string, value: string): Promise<Profile | null> {
+    const owner = this.stmt.owner.get(ws, kind, kind === 'email' ? value.trim().toLowerCase() : value);
+    if (!owner) return null;
+    const row = this.stmt.profile.get(owner.profile_id, ws);
+    return row ? this.profileOf(row) : null;
+  }
+
+  async getProfile(ws: WorkspaceId, id: ProfileId): Promise<Profile | null> {
+    const row = this.resolveId(ws, id);
+    return row ? this.profileOf(row) : null;
+  }
+
+  async listEvents(ws: WorkspaceId, id: ProfileId, limit: number, before: TimelineCursor | null): Promise<EventPage> {
+    const row = this.resolveId(ws, id);
+    if (!row) return { events: [], cursor: null };
+    const rows = before
+      ? this.stmt.eventsBefore.all(row.id, before.ts, before.ts, before.seq === 0 ? 0 : before.seq, limit + 1)
+      : this.stmt.eventsNewest.all(row.id, limit + 1);
+    return toEventPage(rows, limit);
+  }
+
+  async exportProfile(ws: WorkspaceId, id: ProfileId): Promise<ProfileExport | null> {
+    const row = this.resolveId(ws, id);
+    if (!row) return null;
+    const profile = this.profileOf(row);
+    const groups = profile.groups.map((groupId) => {
+      const g = this.stmt.loadGroup.get(ws, groupId);
+      return { groupId, traits: g ? (JSON.parse(g.v) as Record<string, unknown>) : {} };
+    });
+    return {
+      profile,
+      mergedProfileIds: this.stmt.mergedFrom.all(row.id).map(asProfileId),
+      events: this.stmt.eventsAll.all(row.id).map(toStoredEvent),
+      groups,
+    };
+  }
+
+  async eraseProfile(ws: WorkspaceId, id: ProfileId): Promise<ErasureReport | null> {
+    return this.writes.run(async () => {
+      const row = this.resolveId(ws, id);
+      if (!row) return null;
+      const profileId = asProfileId(row.id);
+      return this.db.transaction((): ErasureReport => {
+        const identifiers = this.stmt.identifiersOf.all(profileId);
+        const events = this.stmt.deleteEvents.run(profileId).changes;
+        this.stmt.deleteIdentifiers.run(profileId);
+        this.stmt.deleteGroupsOf.run(profileId);
+        this.stmt.deleteMerges.run(profileId, profileId);
+        this.stmt.deleteProfile.run(profileId);
+        this.forgetProfile(profileId, identifiers, ws);
+        return { profileId, events, identifiers: identifiers.length };
+      })();
+    });
+  }
+
+  async counts(ws: WorkspaceId): Promise<{ events: number; profiles: number }> {
+    const events = this.db.prepare('SELECT count(*) FROM events WHERE workspace_id = ?').pluck().get(ws) as number;
+    const profiles = this.db.prepare('SELECT count(*) FROM profiles WHERE workspace_id = ?').pluck().get(ws) as number;
+    return { events, profiles };
+  }
+}
