@@ -3,14 +3,14 @@ import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Config } from './config/config.ts';
 import { DEFAULT_WORKSPACE, type WorkspaceId } from './core/ids.ts';
-import { IngestService } from './ingest/ingest-service.ts';
-import { hashSecret, SourceDirectory } from './ingest/sources.ts';
-import { DEFAULT_LIMITS } from './ingest/validate.ts';
 import { adminRoutes } from './http/admin-routes.ts';
 import { ApiDocs } from './http/api-docs.ts';
 import { installErrorHandler } from './http/errors.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { trackingRoutes } from './http/tracking-routes.ts';
+import { IngestService } from './ingest/ingest-service.ts';
+import { hashSecret, SourceDirectory } from './ingest/sources.ts';
+import { DEFAULT_LIMITS } from './ingest/validate.ts';
 import { openStore } from './store/open-store.ts';
 import type { Store } from './store/port.ts';
 
@@ -100,7 +100,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       reply.elapsedTime / 1000,
     );
     if (!route.startsWith('/v1/') || reply.statusCode >= 500) {
-      req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+      req.log.info(
+        { method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+        'request',
+      );
     }
   });
 

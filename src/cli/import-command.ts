@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { parse as parseCsv } from 'csv-parse';
 import { Command, InvalidArgumentError } from 'commander';
+import { parse as parseCsv } from 'csv-parse';
 import { loadConfig } from '../config/config.ts';
 import type { JsonObject, NormalizedEvent } from '../core/event.ts';
-import { DEFAULT_WORKSPACE, type SourceId, asSourceId } from '../core/ids.ts';
+import { asSourceId, DEFAULT_WORKSPACE, type SourceId } from '../core/ids.ts';
 import { IngestService } from '../ingest/ingest-service.ts';
 import type { NormalizeContext } from '../ingest/normalize.ts';
 import { prepareMessages } from '../ingest/prepare.ts';
@@ -40,7 +40,8 @@ async function* ndjsonItems(path: string, onBytes: (n: number) => void): AsyncGe
       if (typeof message === 'object' && message !== null && !Array.isArray(message)) {
         const m = message as JsonObject;
         // A stable id per line makes a re-run of the same file store nothing twice.
-        if (m.messageId === undefined) m.messageId = `import-${createHash('sha1').update(text).digest('hex')}`;
+        if (m.messageId === undefined)
+          m.messageId = `import-${createHash('sha1').update(text).digest('hex')}`;
       }
       yield { line, message };
     } catch (err) {
@@ -117,11 +118,15 @@ export function importCommand(): Command {
       .description('Import Segment-format events (NDJSON) or profiles (CSV with --type identify)')
       .argument('<file>', 'NDJSON file of Segment messages, or CSV of profiles')
       .option('--type <type>', "'events' (NDJSON, default) or 'identify' (CSV of profiles)", (v) => {
-        if (v !== 'events' && v !== 'identify') throw new InvalidArgumentError("must be 'events' or 'identify'");
+        if (v !== 'events' && v !== 'identify')
+          throw new InvalidArgumentError("must be 'events' or 'identify'");
         return v;
       })
       .option('--write-key <key>', 'store the events under this source (default: a source named Import)')
-      .option('--skip-invalid', 'import the valid lines and report the invalid ones (default: import nothing if any is invalid)'),
+      .option(
+        '--skip-invalid',
+        'import the valid lines and report the invalid ones (default: import nothing if any is invalid)',
+      ),
   ).action(async (file: string, opts: Record<string, string | boolean | undefined>) => {
     const config = loadConfig(opts as Record<string, string | undefined>, process.env);
     let size: number;
@@ -139,7 +144,8 @@ export function importCommand(): Command {
       }
     }
     const kind = opts.type === 'identify' ? 'identify' : 'events';
-    const read = (onBytes: (n: number) => void) => (kind === 'identify' ? csvProfiles(file, onBytes) : ndjsonItems(file, onBytes));
+    const read = (onBytes: (n: number) => void) =>
+      kind === 'identify' ? csvProfiles(file, onBytes) : ndjsonItems(file, onBytes);
     const store = await openStore(config.store);
     try {
       const sourceId = await importSource(store, opts.writeKey as string | undefined);
@@ -159,7 +165,8 @@ export function importCommand(): Command {
             continue;
           }
           const { events, errors } = prepareMessages([item.message], null, ctx(at), DEFAULT_LIMITS);
-          if (errors.length > 0) rejected.push({ line: item.line, errors: errors.map(({ index: _i, ...e }) => e) });
+          if (errors.length > 0)
+            rejected.push({ line: item.line, errors: errors.map(({ index: _i, ...e }) => e) });
           else good.push(...events);
         }
         return good;

@@ -17,7 +17,10 @@ export function startCommand(): Command {
     mkdirSync(config.dataDir, { recursive: true });
     if (config.store.kind === 'sqlite') {
       const other = runningServer(config.dataDir);
-      if (other) throw new Error(`another server (pid ${other.pid}, port ${other.port}) already uses ${config.dataDir}`);
+      if (other)
+        throw new Error(
+          `another server (pid ${other.pid}, port ${other.port}) already uses ${config.dataDir}`,
+        );
     }
     const app = await createApp(config);
     const log = app.http.log;
@@ -41,13 +44,20 @@ export function startCommand(): Command {
     const address = app.http.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     if (config.store.kind === 'sqlite') unlock = writeServerLock(config.dataDir, port);
-    const where = config.store.kind === 'sqlite' ? config.store.path : config.store.url.replace(/:[^:@/]*@/, ':***@');
-    const lines = [`Concierge listening on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port} (store: ${config.store.kind} ${where})`];
+    const where =
+      config.store.kind === 'sqlite' ? config.store.path : config.store.url.replace(/:[^:@/]*@/, ':***@');
+    const lines = [
+      `Concierge listening on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port} (store: ${config.store.kind} ${where})`,
+    ];
     if (app.generatedAdminToken) {
-      lines.push(`Admin token (shown once; set CONCIERGE_ADMIN_TOKEN to choose your own): ${app.generatedAdminToken}`);
+      lines.push(
+        `Admin token (shown once; set CONCIERGE_ADMIN_TOKEN to choose your own): ${app.generatedAdminToken}`,
+      );
     }
     if (app.generatedWriteKey) {
-      lines.push(`Write key of the default source (shown once; create more with POST /api/sources): ${app.generatedWriteKey}`);
+      lines.push(
+        `Write key of the default source (shown once; create more with POST /api/sources): ${app.generatedWriteKey}`,
+      );
     }
     process.stderr.write(`${lines.join('\n')}\n`);
   });

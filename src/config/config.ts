@@ -63,7 +63,9 @@ export function loadConfig(flags: ConfigInput, env: NodeJS.ProcessEnv): Config {
     try {
       new URL(storeRaw);
     } catch {
-      throw new ConfigError(`${flags.store ? '--store' : 'CONCIERGE_STORE'} is not a valid URL: '${storeRaw}'`);
+      throw new ConfigError(
+        `${flags.store ? '--store' : 'CONCIERGE_STORE'} is not a valid URL: '${storeRaw}'`,
+      );
     }
     store = { kind: 'postgres', url: storeRaw };
   } else if (storeRaw.startsWith('sqlite:')) {
@@ -80,7 +82,8 @@ export function loadConfig(flags: ConfigInput, env: NodeJS.ProcessEnv): Config {
   }
 
   const maxRaw = pick(flags.maxUserIds, env.CONCIERGE_MAX_USER_IDS);
-  const maxUserIdsPerProfile = maxRaw === undefined ? 1 : integer('max user ids per profile', maxRaw, 1, 1000);
+  const maxUserIdsPerProfile =
+    maxRaw === undefined ? 1 : integer('max user ids per profile', maxRaw, 1, 1000);
   const traitsRaw = pick(flags.identifierTraits, env.CONCIERGE_IDENTIFIER_TRAITS);
   const identifierTraits =
     traitsRaw === undefined
@@ -113,6 +116,6 @@ export function loadConfig(flags: ConfigInput, env: NodeJS.ProcessEnv): Config {
     writeKey,
     logLevel: levelRaw as LogLevel,
     identity: { identifierTraits, maxUserIdsPerProfile },
-    maxCommitEvents: 20_000,
+    maxCommitEvents: 5_000,
   };
 }

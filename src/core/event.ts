@@ -8,7 +8,7 @@ export type JsonObject = { [key: string]: unknown };
 
 /**
  * An event after validation and normalisation, ready to be appended to the log.
- * `body` is the Segment-shaped message as it will be stored and returned (with `timestamp`
+ * `bodyJson` is the Segment-shaped message as it will be stored and returned (with `timestamp`
  * corrected for clock skew and `originalTimestamp`, `receivedAt`, `sentAt` kept beside it).
  */
 export interface NormalizedEvent {
@@ -29,8 +29,7 @@ export interface NormalizedEvent {
   /** Event time in ms since the epoch, corrected for the sender's clock skew. */
   readonly timestamp: number;
   readonly receivedAt: number;
-  readonly body: JsonObject;
-  /** `body` serialised once, as stored. */
+  /** The stored message, serialised once at the edge. */
   readonly bodyJson: string;
   /** Consent preferences carried in `context.consent.categoryPreferences`, if any. */
   readonly consent: JsonObject | null;

@@ -1,5 +1,5 @@
-import type { ProfileId } from './ids.ts';
 import type { JsonObject } from './event.ts';
+import type { ProfileId } from './ids.ts';
 
 /** The unified profile of one person, in the shape the admin API returns. */
 export interface Profile {

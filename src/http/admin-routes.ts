@@ -36,7 +36,9 @@ const ProfileShape = Type.Object(
   { description: 'A unified profile.' },
 );
 const ErrorShape = Type.Object({ error: Type.String(), message: Type.String() });
-const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200, description: 'Profile id.' }) });
+const IdParams = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 200, description: 'Profile id.' }),
+});
 const LookupQuery = Type.Object({
   userId: Type.Optional(Type.String({ minLength: 1 })),
   anonymousId: Type.Optional(Type.String({ minLength: 1 })),
@@ -130,9 +132,14 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
         tag: 'Profiles',
         auth: 'admin',
         params: IdParams,
-        responses: { 200: { description: 'The profile.', schema: ProfileShape }, 404: { description: 'No such profile.' }, ...common },
+        responses: {
+          200: { description: 'The profile.', schema: ProfileShape },
+          404: { description: 'No such profile.' },
+          ...common,
+        },
       },
-      async (req) => (await store.getProfile(ws, asProfileId(req.params.id))) ?? Promise.reject(notFound(req.params.id)),
+      async (req) =>
+        (await store.getProfile(ws, asProfileId(req.params.id))) ?? Promise.reject(notFound(req.params.id)),
     );
 
     route<Static<typeof IdParams>, Static<typeof EventsQuery>, unknown>(
@@ -147,7 +154,10 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
         responses: {
           200: {
             description: '`events` newest first; `cursor` reads the next page when there is one.',
-            schema: Type.Object({ events: Type.Array(Type.Object({}, { additionalProperties: true })), cursor: Type.Union([Type.String(), Type.Null()]) }),
+            schema: Type.Object({
+              events: Type.Array(Type.Object({}, { additionalProperties: true })),
+              cursor: Type.Union([Type.String(), Type.Null()]),
+            }),
           },
           404: { description: 'No such profile.' },
           ...common,
@@ -159,7 +169,12 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
         let before = null;
         if (req.query.before !== undefined) {
           before = parseCursor(req.query.before);
-          if (!before) throw adminError(400, 'bad_request', `before must be an ISO 8601 time or a cursor, got '${req.query.before}'`);
+          if (!before)
+            throw adminError(
+              400,
+              'bad_request',
+              `before must be an ISO 8601 time or a cursor, got '${req.query.before}'`,
+            );
         }
         const page = await store.listEvents(ws, id, req.query.limit ?? 50, before);
         return {
@@ -177,7 +192,11 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
         tag: 'Profiles',
         auth: 'admin',
         params: IdParams,
-        responses: { 200: { description: 'Profile, merged ids, groups and every event.' }, 404: { description: 'No such profile.' }, ...common },
+        responses: {
+          200: { description: 'Profile, merged ids, groups and every event.' },
+          404: { description: 'No such profile.' },
+          ...common,
+        },
       },
       async (req) => {
         const x = await store.exportProfile(ws, asProfileId(req.params.id));
@@ -194,7 +213,11 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
         tag: 'Profiles',
         auth: 'admin',
         params: IdParams,
-        responses: { 200: { description: 'What was removed.' }, 404: { description: 'No such profile.' }, ...common },
+        responses: {
+          200: { description: 'What was removed.' },
+          404: { description: 'No such profile.' },
+          ...common,
+        },
       },
       async (req) => {
         const r = await store.eraseProfile(ws, asProfileId(req.params.id));

@@ -31,7 +31,8 @@ export class ApiDocs {
         ['path', r.params],
         ['query', r.querystring],
       ] as const) {
-        const props = (schema as { properties?: Record<string, TSchema>; required?: string[] } | undefined)?.properties;
+        const props = (schema as { properties?: Record<string, TSchema>; required?: string[] } | undefined)
+          ?.properties;
         for (const [name, s] of Object.entries(props ?? {})) {
           parameters.push({
             name,
@@ -57,7 +58,8 @@ export class ApiDocs {
         ),
       };
       if (parameters.length > 0) op.parameters = parameters;
-      if (r.body) op.requestBody = { required: true, content: { 'application/json': { schema: plain(r.body) } } };
+      if (r.body)
+        op.requestBody = { required: true, content: { 'application/json': { schema: plain(r.body) } } };
       paths[path] ??= {};
       paths[path][r.method.toLowerCase()] = op;
     }

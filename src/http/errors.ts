@@ -33,17 +33,26 @@ export function installErrorHandler(app: FastifyInstance): void {
       req.log.error({ err }, 'request failed');
       return reply
         .status(500)
-        .send(tracking ? { success: false, errors: [{ path: '', message: 'internal error' }] } : { error: 'internal', message: 'internal error' });
+        .send(
+          tracking
+            ? { success: false, errors: [{ path: '', message: 'internal error' }] }
+            : { error: 'internal', message: 'internal error' },
+        );
     }
     let message = err.message;
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') message = 'request body is larger than the limit';
-    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') message = 'unsupported content type; send application/json';
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+      message = 'unsupported content type; send application/json';
     if (err.code === 'FST_ERR_VALIDATION') message = err.message;
     return reply
       .status(status)
-      .send(tracking ? { success: false, errors: [{ path: '', message }] } : { error: 'bad_request', message });
+      .send(
+        tracking ? { success: false, errors: [{ path: '', message }] } : { error: 'bad_request', message },
+      );
   });
   app.setNotFoundHandler((req, reply) =>
-    reply.status(404).send({ error: 'not_found', message: `no route for ${req.method} ${req.url.split('?')[0]}` }),
+    reply
+      .status(404)
+      .send({ error: 'not_found', message: `no route for ${req.method} ${req.url.split('?')[0]}` }),
   );
 }

@@ -3,12 +3,18 @@ import { gunzipSync, inflateSync } from 'node:zlib';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { EVENT_TYPES, type EventType, type JsonObject, type NormalizedEvent } from '../core/event.ts';
-import { prepareMessages } from '../ingest/prepare.ts';
 import type { IngestService } from '../ingest/ingest-service.ts';
 import type { NormalizeContext } from '../ingest/normalize.ts';
-import { BatchEnvelope, BatchRequest, MESSAGE_SCHEMAS, TrackingError, TrackingSuccess } from '../ingest/schemas.ts';
+import { prepareMessages } from '../ingest/prepare.ts';
+import {
+  BatchEnvelope,
+  BatchRequest,
+  MESSAGE_SCHEMAS,
+  TrackingError,
+  TrackingSuccess,
+} from '../ingest/schemas.ts';
 import type { SourceDirectory } from '../ingest/sources.ts';
-import { describeError, type Limits } from '../ingest/validate.ts';
+import { describeError, type Limits, validateEnvelope } from '../ingest/validate.ts';
 import type { SourceRecord } from '../store/port.ts';
 import type { ApiDocs } from './api-docs.ts';
 import { trackingError } from './errors.ts';
@@ -43,7 +49,8 @@ function basicWriteKey(req: FastifyRequest): string | null {
 
 function decodeBody(req: FastifyRequest, limit: number): string {
   const raw = req.body;
-  if (!Buffer.isBuffer(raw) || raw.length === 0) throw trackingError(400, [{ path: '', message: 'body is empty' }]);
+  if (!Buffer.isBuffer(raw) || raw.length === 0)
+    throw trackingError(400, [{ path: '', message: 'body is empty' }]);
   const encoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
   let buf = raw;
   try {
@@ -60,7 +67,9 @@ function decodeBody(req: FastifyRequest, limit: number): string {
     throw trackingError(400, [{ path: '', message: `body is not valid ${encoding} data` }]);
   }
   if (buf.length > limit) {
-    throw trackingError(413, [{ path: '', message: `request body is ${buf.length} bytes; the limit is ${limit}` }]);
+    throw trackingError(413, [
+      { path: '', message: `request body is ${buf.length} bytes; the limit is ${limit}` },
+    ]);
   }
   return buf.toString('utf8');
 }
@@ -80,7 +89,7 @@ function prepare(
   limits: Limits,
 ): NormalizedEvent[] {
   const { events, errors } = prepareMessages(items, forcedType, ctx, limits);
-  if (errors.length > 0) throw trackingError(400, errors.slice(0, 100));
+  if (errors.length > 0) throw trackingError(400, errors);
   return events;
 }
 
@@ -91,15 +100,24 @@ export async function trackingRoutes(app: FastifyInstance, deps: TrackingDeps): 
   await app.register(async (scope) => {
     // Segment clients send JSON with various content types (text/plain from beacons), maybe gzipped.
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.maxRequestBytes }, (_req, body, done) =>
-      done(null, body),
+    // A body sent without any content type (curl -d, some HTTP clients) is read as JSON too.
+    scope.addHook('onRequest', async (req) => {
+      if (req.headers['content-type'] === undefined) req.headers['content-type'] = 'application/json';
+    });
+    scope.addContentTypeParser(
+      '*',
+      { parseAs: 'buffer', bodyLimit: limits.maxRequestBytes },
+      (_req, body, done) => done(null, body),
     );
 
     const authenticate = async (req: FastifyRequest, body: unknown): Promise<SourceRecord> => {
-      const key = basicWriteKey(req) ?? (isObject(body) && typeof body.writeKey === 'string' ? body.writeKey : null);
+      const key =
+        basicWriteKey(req) ?? (isObject(body) && typeof body.writeKey === 'string' ? body.writeKey : null);
       if (key === null) {
         metrics.requestsRejected.inc({ reason: 'no_write_key' });
-        throw trackingError(401, [{ path: '', message: 'missing write key: use HTTP Basic auth with the write key as user name' }]);
+        throw trackingError(401, [
+          { path: '', message: 'missing write key: use HTTP Basic auth with the write key as user name' },
+        ]);
       }
       const source = await deps.sources.byWriteKey(key);
       if (source === null) {
@@ -144,8 +162,15 @@ export async function trackingRoutes(app: FastifyInstance, deps: TrackingDeps): 
             const message = !path || path === 'batch' ? 'must be an array of messages' : describeError(e!);
             throw trackingError(400, [{ path: path || 'batch', message }]);
           }
-          const b = body as { batch: unknown[]; context?: JsonObject; integrations?: JsonObject; sentAt?: string };
+          const b = body as {
+            batch: unknown[];
+            context?: JsonObject;
+            integrations?: JsonObject;
+            sentAt?: string;
+          };
           if (b.batch.length === 0) throw trackingError(400, [{ path: 'batch', message: 'batch is empty' }]);
+          const envelopeErrors = validateEnvelope(body, limits);
+          if (envelopeErrors.length > 0) throw trackingError(400, envelopeErrors);
           events = prepare(
             b.batch,
             null,

@@ -24,7 +24,11 @@ export class SourceDirectory {
   }
 
   /** Creates a source; the write key is returned here and never again. */
-  async create(ws: WorkspaceId, name: string, writeKey = newWriteKey()): Promise<{ source: SourceRecord; writeKey: string }> {
+  async create(
+    ws: WorkspaceId,
+    name: string,
+    writeKey = newWriteKey(),
+  ): Promise<{ source: SourceRecord; writeKey: string }> {
     const source = await this.store.createSource(ws, name, hashSecret(writeKey));
     this.known.delete(hashSecret(writeKey));
     return { source, writeKey };

@@ -1,6 +1,6 @@
-import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
-import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
 import type { TSchema } from '@sinclair/typebox';
+import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler';
+import { type ValueError, ValueErrorType } from '@sinclair/typebox/errors';
 import { EVENT_TYPES, type EventType, type JsonObject } from '../core/event.ts';
 import { MESSAGE_SCHEMAS } from './schemas.ts';
 
@@ -28,11 +28,17 @@ const CHECKS = Object.fromEntries(
 const ISO_8601 =
   /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
 
-/** Parses an ISO 8601 timestamp to ms since the epoch; null when it is not one. */
+/** Parses an ISO 8601 timestamp to ms since the epoch; null when it is not one (or no such day). */
 export function parseTimestamp(s: string): number | null {
   if (!ISO_8601.test(s)) return null;
   const ms = Date.parse(s);
-  return Number.isFinite(ms) ? ms : null;
+  if (!Number.isFinite(ms)) return null;
+  // Date.parse rolls 2024-02-30 over to March; a day that does not exist is an error here.
+  const y = Number(s.slice(0, 4));
+  const m = Number(s.slice(5, 7));
+  const d = Number(s.slice(8, 10));
+  const day = new Date(Date.UTC(y, m - 1, d));
+  return day.getUTCFullYear() === y && day.getUTCMonth() === m - 1 && day.getUTCDate() === d ? ms : null;
 }
 
 function pointerToPath(pointer: string): string {
@@ -59,7 +65,7 @@ export function describeError(e: ValueError): string {
     case ValueErrorType.Literal:
       return `must be ${JSON.stringify((e.schema as { const?: unknown }).const)}`;
     case ValueErrorType.Union:
-      return 'must be a string or a number';
+      return typeof e.value === 'string' ? 'is longer than 1024 characters' : 'must be a string or a number';
     default:
       return e.message.charAt(0).toLowerCase() + e.message.slice(1);
   }
@@ -88,13 +94,37 @@ function checkShape(value: unknown, maxDepth: number, path: string, depth: numbe
   }
 }
 
+const ID_FIELDS = ['userId', 'anonymousId', 'previousId', 'groupId', 'messageId', 'event', 'name'] as const;
+
+/**
+ * Checks the parts of a batch request that are merged into every message (`context`,
+ * `integrations`) and its `sentAt`, with the same rules as a message.
+ */
+export function validateEnvelope(envelope: JsonObject, limits: Limits = DEFAULT_LIMITS): FieldError[] {
+  const errors: FieldError[] = [];
+  if (typeof envelope.sentAt === 'string' && parseTimestamp(envelope.sentAt) === null) {
+    errors.push({
+      path: 'sentAt',
+      message: `is not an ISO 8601 date-time: ${JSON.stringify(envelope.sentAt.slice(0, 40))}`,
+    });
+  }
+  for (const field of ['context', 'integrations'] as const) {
+    if (envelope[field] !== undefined) checkShape(envelope[field], limits.maxDepth, field, 1, errors);
+  }
+  return errors;
+}
+
 const hasIdentity = (v: unknown): boolean => (typeof v === 'string' && v !== '') || typeof v === 'number';
 
 /**
  * Validates one Segment message of the given type. Returns the problems found (empty when valid)
  * and the byte size of its JSON, which the caller reuses.
  */
-export function validateMessage(message: unknown, type: EventType, limits: Limits = DEFAULT_LIMITS): FieldError[] {
+export function validateMessage(
+  message: unknown,
+  type: EventType,
+  limits: Limits = DEFAULT_LIMITS,
+): FieldError[] {
   const errors: FieldError[] = [];
   if (typeof message !== 'object' || message === null || Array.isArray(message)) {
     return [{ path: '', message: 'must be a JSON object' }];
@@ -118,11 +148,21 @@ export function validateMessage(message: unknown, type: EventType, limits: Limit
   } else if (!hasIdentity(m.userId) && !hasIdentity(m.anonymousId)) {
     errors.push({ path: 'userId', message: 'userId or anonymousId is required' });
   }
-  if (type === 'group' && !hasIdentity(m.groupId)) errors.push({ path: 'groupId', message: 'is required for group' });
+  if (type === 'group' && !hasIdentity(m.groupId))
+    errors.push({ path: 'groupId', message: 'is required for group' });
+  for (const field of ID_FIELDS) {
+    const v = m[field];
+    if (typeof v === 'string' && v.includes('\u0000')) {
+      errors.push({ path: field, message: 'must not contain the NUL character' });
+    }
+  }
   for (const field of ['timestamp', 'sentAt', 'originalTimestamp'] as const) {
     const v = m[field];
     if (typeof v === 'string' && parseTimestamp(v) === null) {
-      errors.push({ path: field, message: `is not an ISO 8601 date-time: ${JSON.stringify(v.slice(0, 40))}` });
+      errors.push({
+        path: field,
+        message: `is not an ISO 8601 date-time: ${JSON.stringify(v.slice(0, 40))}`,
+      });
     }
   }
   if (errors.length === 0) checkShape(message, limits.maxDepth, '', 0, errors);

@@ -1,6 +1,6 @@
 import type { NormalizedEvent } from '../core/event.ts';
-import type { ProfileId, WorkspaceId } from '../core/ids.ts';
 import { type OwnerRef, planIdentity, type RefusedLink } from '../core/identity.ts';
+import type { ProfileId, WorkspaceId } from '../core/ids.ts';
 import { type Identifier, identifierKey } from '../core/profile.ts';
 import { applyTraits, mergeVersionedTraits, type VersionedTraits } from '../core/traits.ts';
 import type { AppendOutcome, IdentityConfig } from './port.ts';
@@ -19,7 +19,13 @@ export interface AppendTx {
   /** Moves identifiers, events and groups of `from` to `into`, deletes `from`, records the merge. */
   fold(ws: WorkspaceId, from: ProfileId, into: ProfileId, at: number): Promise<void>;
   loadTraits(ws: WorkspaceId, profile: ProfileId, column: TraitColumn): Promise<VersionedTraits>;
-  saveTraits(ws: WorkspaceId, profile: ProfileId, column: TraitColumn, t: VersionedTraits, at: number): Promise<void>;
+  saveTraits(
+    ws: WorkspaceId,
+    profile: ProfileId,
+    column: TraitColumn,
+    t: VersionedTraits,
+    at: number,
+  ): Promise<void>;
   upsertGroup(ev: NormalizedEvent, profile: ProfileId): Promise<void>;
   /** False when (source, messageId) is already stored. */
   insertEvent(ev: NormalizedEvent, profile: ProfileId): Promise<boolean>;
@@ -52,7 +58,14 @@ async function identifiersOf(tx: AppendTx, ev: NormalizedEvent, cfg: IdentityCon
       if (value !== null) ids.push({ kind, value });
     }
   }
-  return ids;
+  // An alias whose previousId is also its anonymousId names one identifier twice.
+  const seen = new Set<string>();
+  return ids.filter((id) => {
+    const key = identifierKey(id);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 async function foldTraits(tx: AppendTx, ws: WorkspaceId, from: ProfileId, into: ProfileId, at: number) {

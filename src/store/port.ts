@@ -1,6 +1,6 @@
-import type { NormalizedEvent, StoredEvent, JsonObject } from '../core/event.ts';
-import type { ProfileId, SourceId, WorkspaceId } from '../core/ids.ts';
+import type { JsonObject, NormalizedEvent, StoredEvent } from '../core/event.ts';
 import type { IdentityRules } from '../core/identity.ts';
+import type { ProfileId, SourceId, WorkspaceId } from '../core/ids.ts';
 import type { Profile } from '../core/profile.ts';
 
 /** How a workspace resolves identities. */
@@ -81,7 +81,12 @@ export interface Store {
   /** A profile by id; ids of profiles merged into another resolve to the survivor. */
   getProfile(ws: WorkspaceId, id: ProfileId): Promise<Profile | null>;
   /** Newest first. */
-  listEvents(ws: WorkspaceId, id: ProfileId, limit: number, before: TimelineCursor | null): Promise<EventPage>;
+  listEvents(
+    ws: WorkspaceId,
+    id: ProfileId,
+    limit: number,
+    before: TimelineCursor | null,
+  ): Promise<EventPage>;
   exportProfile(ws: WorkspaceId, id: ProfileId): Promise<ProfileExport | null>;
   /** Removes the person's events, traits and identifiers. Null when there is no such profile. */
   eraseProfile(ws: WorkspaceId, id: ProfileId): Promise<ErasureReport | null>;

@@ -28,17 +28,25 @@ export interface EventRow {
   body: string | JsonObject;
 }
 
-const json = (v: string | JsonObject): JsonObject => (typeof v === 'string' ? (JSON.parse(v) as JsonObject) : v);
+const json = (v: string | JsonObject): JsonObject =>
+  typeof v === 'string' ? (JSON.parse(v) as JsonObject) : v;
 const iso = (ms: number | string): string => new Date(Number(ms)).toISOString();
 
-export function toProfile(row: ProfileRow, identifiers: readonly IdentifierRow[], groups: readonly string[]): Profile {
+export function toProfile(
+  row: ProfileRow,
+  identifiers: readonly IdentifierRow[],
+  groups: readonly string[],
+): Profile {
   const userIds: string[] = [];
   const anonymousIds: string[] = [];
   const others: Record<string, string[]> = {};
   for (const { kind, value } of identifiers) {
     if (kind === 'user_id') userIds.push(value);
     else if (kind === 'anonymous_id') anonymousIds.push(value);
-    else (others[kind] ??= []).push(value);
+    else {
+      others[kind] ??= [];
+      others[kind].push(value);
+    }
   }
   return {
     id: asProfileId(row.id),

@@ -3,8 +3,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { NormalizedEvent } from '../../core/event.ts';
-import { asProfileId, asSourceId, asWorkspaceId, type ProfileId, type WorkspaceId } from '../../core/ids.ts';
 import type { OwnerRef } from '../../core/identity.ts';
+import { asProfileId, asSourceId, asWorkspaceId, type ProfileId, type WorkspaceId } from '../../core/ids.ts';
 import type { Identifier, Profile } from '../../core/profile.ts';
 import { applyTraits, type VersionedTraits } from '../../core/traits.ts';
 import { type AppendTx, applyEvents, type RefusalSink, type TraitColumn } from '../apply-events.ts';
@@ -28,6 +28,7 @@ import {
   toVersioned,
 } from '../rows.ts';
 import { Serial } from '../serial.ts';
+import { uuid7 } from '../uuid7.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
 
 export interface SqliteOptions {
@@ -37,6 +38,8 @@ export interface SqliteOptions {
   readonly onRefused?: RefusalSink;
   /** Identifier → profile entries kept in memory (the single writer keeps them coherent). */
   readonly cacheSize?: number;
+  /** Open for reading only, beside a writer in another thread (WAL lets both work at once). */
+  readonly readonly?: boolean;
 }
 
 type SourceRow = { id: string; workspace_id: string; name: string; created_at: number };
@@ -63,11 +66,22 @@ export class SqliteStore implements Store {
   private readonly writes = new Serial();
   private readonly owners = new Map<string, ProfileId>();
   private readonly userIds = new Map<ProfileId, string[]>();
+  /** Profiles created by the transaction in progress, with their creation time. */
+  private readonly created = new Map<ProfileId, number>();
   private readonly cacheSize: number;
   private readonly onRefused: RefusalSink | undefined;
   private readonly stmt: ReturnType<SqliteStore['prepare']>;
 
   constructor(options: SqliteOptions) {
+    this.cacheSize = options.cacheSize ?? 1_000_000;
+    this.onRefused = options.onRefused;
+    if (options.readonly) {
+      this.db = new Database(options.path, { readonly: true, fileMustExist: true });
+      this.db.pragma('busy_timeout = 5000');
+      this.db.pragma('cache_size = -32768');
+      this.stmt = this.prepare();
+      return;
+    }
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     this.db = new Database(options.path);
     this.db.pragma('journal_mode = WAL');
@@ -76,8 +90,8 @@ export class SqliteStore implements Store {
     this.db.pragma('cache_size = -65536');
     this.db.pragma('temp_store = MEMORY');
     this.db.pragma('foreign_keys = ON');
-    this.cacheSize = options.cacheSize ?? 1_000_000;
-    this.onRefused = options.onRefused;
+    // Checkpoint less often: each checkpoint rewrites pages that later commits would dirty again.
+    this.db.pragma('wal_autocheckpoint = 10000');
     this.migrateSync();
     this.stmt = this.prepare();
   }
@@ -87,7 +101,9 @@ export class SqliteStore implements Store {
       'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
     );
     const done = new Set(
-      (this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
+      (this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map(
+        (r) => r.version,
+      ),
     );
     SQLITE_MIGRATIONS.forEach((m, i) => {
       const version = i + 1;
@@ -166,11 +182,15 @@ export class SqliteStore implements Store {
         'SELECT id, traits, consent, created_at, updated_at FROM profiles WHERE id = ? AND workspace_id = ?',
       ),
       mergedInto: db
-        .prepare<[string, string], string>('SELECT to_id FROM profile_merges WHERE from_id = ? AND workspace_id = ?')
+        .prepare<[string, string], string>(
+          'SELECT to_id FROM profile_merges WHERE from_id = ? AND workspace_id = ?',
+        )
         .pluck(),
       mergedFrom: db.prepare<[string], string>('SELECT from_id FROM profile_merges WHERE to_id = ?').pluck(),
       groupsOf: db
-        .prepare<[string], string>('SELECT group_id FROM profile_groups WHERE profile_id = ? ORDER BY group_id')
+        .prepare<[string], string>(
+          'SELECT group_id FROM profile_groups WHERE profile_id = ? ORDER BY group_id',
+        )
         .pluck(),
       eventsNewest: db.prepare<[string, number], EventRow>(
         'SELECT * FROM events WHERE profile_id = ? ORDER BY ts DESC, seq DESC LIMIT ?',
@@ -203,7 +223,10 @@ export class SqliteStore implements Store {
   }
 
   async getSetting(ws: WorkspaceId, key: string): Promise<string | null> {
-    const row = this.db.prepare('SELECT value FROM settings WHERE workspace_id = ? AND key = ?').pluck().get(ws, key);
+    const row = this.db
+      .prepare('SELECT value FROM settings WHERE workspace_id = ? AND key = ?')
+      .pluck()
+      .get(ws, key);
     return typeof row === 'string' ? row : null;
   }
 
@@ -219,9 +242,16 @@ export class SqliteStore implements Store {
 
   async createSource(ws: WorkspaceId, name: string, writeKeyHash: string): Promise<SourceRecord> {
     return this.writes.run(async () => {
-      const row: SourceRow = { id: `src_${randomUUID().replace(/-/g, '')}`, workspace_id: ws, name, created_at: Date.now() };
+      const row: SourceRow = {
+        id: `src_${randomUUID().replace(/-/g, '')}`,
+        workspace_id: ws,
+        name,
+        created_at: Date.now(),
+      };
       this.db
-        .prepare('INSERT INTO sources (id, workspace_id, name, write_key_hash, created_at) VALUES (?, ?, ?, ?, ?)')
+        .prepare(
+          'INSERT INTO sources (id, workspace_id, name, write_key_hash, created_at) VALUES (?, ?, ?, ?, ?)',
+        )
         .run(row.id, ws, name, writeKeyHash, row.created_at);
       return toSource(row);
     });
@@ -229,7 +259,9 @@ export class SqliteStore implements Store {
 
   async findSourceByWriteKeyHash(hash: string): Promise<SourceRecord | null> {
     const row = this.db
-      .prepare<[string], SourceRow>('SELECT id, workspace_id, name, created_at FROM sources WHERE write_key_hash = ?')
+      .prepare<[string], SourceRow>(
+        'SELECT id, workspace_id, name, created_at FROM sources WHERE write_key_hash = ?',
+      )
       .get(hash);
     return row ? toSource(row) : null;
   }
@@ -249,6 +281,7 @@ export class SqliteStore implements Store {
   ): Promise<AppendOutcome[]> {
     return this.writes.run(async () => {
       this.db.exec('BEGIN IMMEDIATE');
+      this.created.clear();
       try {
         const outcomes = await applyEvents(this.tx, groups, identity, this.onRefused);
         this.db.exec('COMMIT');
@@ -303,16 +336,20 @@ export class SqliteStore implements Store {
       return { id: profile, userIds: this.userIdsOf(profile) };
     },
     createProfile: async (ws, at) => {
-      const id = asProfileId(randomUUID());
+      const id = asProfileId(uuid7(at));
       this.stmt.insertProfile.run(id, ws, at, at);
+      this.created.set(id, at);
       this.userIds.set(id, []);
       return id;
     },
     attach: async (ws, profile, id, at) => {
+      // Read the cached list before the insert, so a cache miss does not count the new id twice.
+      const users = id.kind === 'user_id' ? this.userIdsOf(profile) : null;
       this.stmt.insertIdentifier.run(ws, id.kind, id.value, profile, at);
-      this.stmt.touch.run(at, profile);
+      // A profile created at this very time already carries it as updated_at.
+      if (this.created.get(profile) !== at) this.stmt.touch.run(at, profile);
       this.remember(this.ownerKey(ws, id.kind, id.value), profile);
-      if (id.kind === 'user_id') this.userIds.set(profile, [...this.userIdsOf(profile), id.value]);
+      if (users !== null) this.userIds.set(profile, [...users, id.value]);
     },
     fold: async (ws, from, into, at) => {
       const moved = this.stmt.identifiersOf.all(from);
@@ -395,7 +432,12 @@ export class SqliteStore implements Store {
     return row ? this.profileOf(row) : null;
   }
 
-  async listEvents(ws: WorkspaceId, id: ProfileId, limit: number, before: TimelineCursor | null): Promise<EventPage> {
+  async listEvents(
+    ws: WorkspaceId,
+    id: ProfileId,
+    limit: number,
+    before: TimelineCursor | null,
+  ): Promise<EventPage> {
     const row = this.resolveId(ws, id);
     if (!row) return { events: [], cursor: null };
     const rows = before
@@ -439,8 +481,14 @@ export class SqliteStore implements Store {
   }
 
   async counts(ws: WorkspaceId): Promise<{ events: number; profiles: number }> {
-    const events = this.db.prepare('SELECT count(*) FROM events WHERE workspace_id = ?').pluck().get(ws) as number;
-    const profiles = this.db.prepare('SELECT count(*) FROM profiles WHERE workspace_id = ?').pluck().get(ws) as number;
+    const events = this.db
+      .prepare('SELECT count(*) FROM events WHERE workspace_id = ?')
+      .pluck()
+      .get(ws) as number;
+    const profiles = this.db
+      .prepare('SELECT count(*) FROM profiles WHERE workspace_id = ?')
+      .pluck()
+      .get(ws) as number;
     return { events, profiles };
   }
 }

@@ -1,0 +1,242 @@
+/**
+ * Ingestion benchmark: end-to-end /v1/batch throughput and acknowledgement latency against a
+ * `concierge start` process on the embedded SQLite store, single-event /v1/track requests, the raw
+ * SQLite insert rate of the same rows as the storage limit, and `concierge import` of NDJSON.
+ *
+ *   npm run bench:ingest [-- --seconds 15 --connections 32 --import-events 1000000]
+ */
+import { spawnSync } from 'node:child_process';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
+import { asSourceId, DEFAULT_WORKSPACE } from '../src/core/ids.ts';
+import { normalizeMessage } from '../src/ingest/normalize.ts';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
+import { EventFactory, fmt, percentile, startServer, WRITE_KEY } from './lib.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '15' },
+    connections: { type: 'string', default: '32' },
+    users: { type: 'string', default: '100000' },
+    'import-events': { type: 'string', default: '1000000' },
+    skip: { type: 'string', default: '' },
+  },
+});
+const SECONDS = Number(args.seconds);
+const CONNECTIONS = Number(args.connections);
+const USERS = Number(args.users);
+const IMPORT_EVENTS = Number(args['import-events']);
+const skip = new Set(args.skip.split(',').filter(Boolean));
+const AUTH = `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}`;
+
+interface LoadResult {
+  events: number;
+  requests: number;
+  seconds: number;
+  latencies: number[];
+  errors: number;
+}
+
+/** Keeps `connections` requests in flight for `seconds`, each carrying `perRequest` events. */
+async function load(url: string, path: string, perRequest: number, seconds: number): Promise<LoadResult> {
+  const pool = new Pool(url, { connections: CONNECTIONS, pipelining: 1 });
+  const factory = new EventFactory(USERS);
+  const latencies: number[] = [];
+  let events = 0;
+  let requests = 0;
+  let errors = 0;
+  const started = performance.now();
+  const until = started + seconds * 1000;
+  const worker = async () => {
+    while (performance.now() < until) {
+      const body =
+        perRequest === 1
+          ? JSON.stringify(factory.next())
+          : JSON.stringify({ batch: Array.from({ length: perRequest }, () => factory.next()) });
+      const t0 = performance.now();
+      const res = await pool.request({
+        path,
+        method: 'POST',
+        headers: { authorization: AUTH, 'content-type': 'application/json' },
+        body,
+      });
+      await res.body.text();
+      const dt = performance.now() - t0;
+      if (res.statusCode === 200) {
+        latencies.push(dt);
+        events += perRequest;
+        requests++;
+      } else errors++;
+    }
+  };
+  await Promise.all(Array.from({ length: CONNECTIONS }, worker));
+  const elapsed = (performance.now() - started) / 1000;
+  await pool.close();
+  latencies.sort((a, b) => a - b);
+  return { events, requests, seconds: elapsed, latencies, errors };
+}
+
+/**
+ * Makes every benchmark person known first (an identify each, untimed), so the timed run measures
+ * the steady state of a store that already holds its customers.
+ */
+async function prefill(url: string): Promise<void> {
+  const pool = new Pool(url, { connections: 8 });
+  const t0 = performance.now();
+  for (let start = 0; start < USERS; start += 800) {
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, k) => {
+        const from = start + k * 100;
+        const batch = [];
+        for (let u = from; u < Math.min(from + 100, USERS); u++) {
+          const ids =
+            u % 3 !== 0 ? { userId: `user-${u}`, anonymousId: `anon-${u}` } : { anonymousId: `anon-${u}` };
+          batch.push({
+            type: 'identify',
+            ...ids,
+            traits: { email: `user-${u}@example.com`, signup: 'bench' },
+          });
+        }
+        if (batch.length === 0) return;
+        const res = await pool.request({
+          path: '/v1/batch',
+          method: 'POST',
+          headers: { authorization: AUTH },
+          body: JSON.stringify({ batch }),
+        });
+        await res.body.text();
+        if (res.statusCode !== 200) throw new Error(`prefill failed: ${res.statusCode}`);
+      }),
+    );
+  }
+  await pool.close();
+  console.log(
+    `prefill: ${fmt(USERS)} people identified in ${((performance.now() - t0) / 1000).toFixed(1)} s (${fmt(USERS / ((performance.now() - t0) / 1000))} new profiles/s)`,
+  );
+}
+
+/** Inserts the same normalised rows straight into a fresh SQLite store, one transaction per 10,000. */
+function rawInsertRate(n: number): number {
+  const dir = mkdtempSync(join(tmpdir(), 'concierge-raw-'));
+  const store = new SqliteStore({ path: join(dir, 'raw.db') });
+  const db = (store as unknown as { db: import('better-sqlite3').Database }).db;
+  const insert = db.prepare(
+    `INSERT OR IGNORE INTO events (workspace_id, source_id, message_id, profile_id, type, name, ts, received_at, body)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const factory = new EventFactory(USERS);
+  const ctx = {
+    workspaceId: DEFAULT_WORKSPACE,
+    sourceId: asSourceId('src_raw'),
+    receivedAt: Date.now(),
+    newMessageId: () => 'x',
+  };
+  const rows = Array.from({ length: n }, () => {
+    const m = factory.next();
+    return normalizeMessage(m, m.type as 'track', ctx);
+  });
+  const started = performance.now();
+  const tx = db.transaction((chunk: typeof rows) => {
+    for (const ev of chunk) {
+      insert.run(
+        ev.workspaceId,
+        ev.sourceId,
+        ev.messageId,
+        `profile-${ev.userId ?? ev.anonymousId}`,
+        ev.type,
+        ev.name,
+        ev.timestamp,
+        ev.receivedAt,
+        ev.bodyJson,
+      );
+    }
+  });
+  for (let i = 0; i < rows.length; i += 10_000) tx(rows.slice(i, i + 10_000));
+  const rate = n / ((performance.now() - started) / 1000);
+  void store.close();
+  rmSync(dir, { recursive: true, force: true });
+  return rate;
+}
+
+function report(label: string, r: LoadResult, unit: string) {
+  console.log(
+    `${label}: ${fmt(r.events / r.seconds)} ${unit}/s over ${r.seconds.toFixed(1)} s (${fmt(r.requests)} requests, ${r.errors} errors); ` +
+      `ack latency p50 ${fmt(percentile(r.latencies, 50), 1)} ms, p99 ${fmt(percentile(r.latencies, 99), 1)} ms, max ${fmt(r.latencies.at(-1) ?? 0, 1)} ms`,
+  );
+}
+
+console.log(
+  `Concierge ingestion benchmark — ${CONNECTIONS} connections, ${fmt(USERS)} people, embedded SQLite (synchronous=FULL)`,
+);
+const results: Record<string, number> = {};
+
+if (!skip.has('batch')) {
+  const server = await startServer();
+  try {
+    await prefill(server.url);
+    await load(server.url, '/v1/batch', 100, 2); // warm-up
+    const r = await load(server.url, '/v1/batch', 100, SECONDS);
+    report('POST /v1/batch (100 events/request)', r, 'events');
+    results.batch = r.events / r.seconds;
+    results.batchP99 = percentile(r.latencies, 99);
+  } finally {
+    await server.stop();
+  }
+}
+
+if (!skip.has('raw')) {
+  const raw = rawInsertRate(500_000);
+  console.log(
+    `raw SQLite insert of the same rows (10,000 per transaction, no HTTP, no identity): ${fmt(raw)} rows/s`,
+  );
+  if (results.batch) console.log(`pipeline / raw storage limit: ${(results.batch / raw).toFixed(2)}`);
+}
+
+if (!skip.has('track')) {
+  const server = await startServer();
+  try {
+    await prefill(server.url);
+    await load(server.url, '/v1/track', 1, 2);
+    const r = await load(server.url, '/v1/track', 1, Math.min(SECONDS, 10));
+    report('POST /v1/track (1 event/request)', r, 'requests');
+  } finally {
+    await server.stop();
+  }
+}
+
+if (!skip.has('import')) {
+  const dir = mkdtempSync(join(tmpdir(), 'concierge-import-'));
+  const file = join(dir, 'events.ndjson');
+  const out = createWriteStream(file);
+  const factory = new EventFactory(USERS);
+  for (let i = 0; i < IMPORT_EVENTS; i++) {
+    if (!out.write(`${JSON.stringify(factory.next())}\n`))
+      await new Promise<void>((r) => out.once('drain', () => r()));
+  }
+  await new Promise<void>((r) => out.end(() => r()));
+  const t0 = performance.now();
+  const run = spawnSync(
+    process.execPath,
+    ['bin/concierge.mjs', 'import', file, '--data', join(dir, 'data')],
+    {
+      encoding: 'utf8',
+      env: { ...process.env },
+    },
+  );
+  const secs = (performance.now() - t0) / 1000;
+  if (run.status !== 0) console.log(`import failed: ${run.stderr}`);
+  else {
+    const summary = run.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('imported'))
+      .at(-1);
+    console.log(
+      `concierge import of ${fmt(IMPORT_EVENTS)} NDJSON events: ${fmt(IMPORT_EVENTS / secs)} events/s end to end (${secs.toFixed(1)} s, both passes); ${summary}`,
+    );
+  }
+  rmSync(dir, { recursive: true, force: true });
+}

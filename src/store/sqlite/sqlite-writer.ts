@@ -1,0 +1,62 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import type { NormalizedEvent } from '../../core/event.ts';
+import type { WorkspaceId } from '../../core/ids.ts';
+import type { IdentityConfig } from '../port.ts';
+import { SqliteStore } from './sqlite-store.ts';
+
+/** Messages between the main thread and the SQLite writer thread. */
+export type WriterRequest =
+  | {
+      id: number;
+      op: 'appendEvents';
+      groups: NormalizedEvent[][];
+      identities: Record<string, IdentityConfig>;
+    }
+  | {
+      id: number;
+      op: 'call';
+      method: 'ensureWorkspace' | 'setSetting' | 'createSource' | 'eraseProfile' | 'close';
+      args: unknown[];
+    };
+export type WriterReply =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; error: { name: string; message: string; code?: string } }
+  | { id: -1; refused: { ws: string; refused: readonly unknown[] } };
+
+const port = parentPort;
+if (port === null) throw new Error('sqlite-writer must run in a worker thread');
+const { path, cacheSize } = workerData as { path: string; cacheSize?: number };
+const store = new SqliteStore({
+  path,
+  ...(cacheSize !== undefined ? { cacheSize } : {}),
+  onRefused: (ws, refused) => port.postMessage({ id: -1, refused: { ws, refused } } satisfies WriterReply),
+});
+
+port.on('message', async (req: WriterRequest) => {
+  try {
+    let result: unknown;
+    if (req.op === 'appendEvents') {
+      result = await store.appendEvents(req.groups, (ws: WorkspaceId) => {
+        const cfg = req.identities[ws];
+        if (!cfg) throw new Error(`no identity configuration for workspace ${ws}`);
+        return cfg;
+      });
+    } else {
+      const fn = store[req.method] as (...a: unknown[]) => Promise<unknown>;
+      result = await fn.apply(store, req.args);
+    }
+    port.postMessage({ id: req.id, ok: true, result } satisfies WriterReply);
+  } catch (err) {
+    const e = err as { name?: string; message?: string; code?: string };
+    port.postMessage({
+      id: req.id,
+      ok: false,
+      error: {
+        name: e.name ?? 'Error',
+        message: e.message ?? String(err),
+        ...(e.code ? { code: e.code } : {}),
+      },
+    } satisfies WriterReply);
+  }
+});
+port.postMessage({ id: 0, ok: true, result: 'ready' } satisfies WriterReply);

@@ -1,0 +1,178 @@
+import { Worker } from 'node:worker_threads';
+import type { NormalizedEvent } from '../../core/event.ts';
+import type { RefusedLink } from '../../core/identity.ts';
+import type { ProfileId, WorkspaceId } from '../../core/ids.ts';
+import type { Profile } from '../../core/profile.ts';
+import type { RefusalSink } from '../apply-events.ts';
+import type {
+  AppendOutcome,
+  ErasureReport,
+  EventPage,
+  IdentityConfig,
+  ProfileExport,
+  SourceRecord,
+  Store,
+  TimelineCursor,
+} from '../port.ts';
+import { SqliteStore } from './sqlite-store.ts';
+import type { WriterReply, WriterRequest } from './sqlite-writer.ts';
+
+/** Thrown for a failure inside the writer thread, carrying the original error's name and code. */
+export class WriterError extends Error {
+  override name = 'WriterError';
+  readonly code: string | undefined;
+  constructor(message: string, original: { name: string; code?: string }) {
+    super(message);
+    this.code = original.code;
+  }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/**
+ * The embedded store as the server runs it: every write goes to one writer thread that owns the
+ * SQLite connection (so a commit's fsync never stalls HTTP parsing), and reads use a read-only
+ * connection on the calling thread (WAL lets readers and the writer work at once).
+ */
+export class ThreadedSqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  private readonly pending = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: unknown) => void }
+  >();
+  private nextId = 1;
+  private reader!: SqliteStore;
+  private failed: Error | null = null;
+
+  private constructor(
+    private readonly worker: Worker,
+    private readonly onRefused: RefusalSink | undefined,
+  ) {}
+
+  /** Starts the writer thread (which migrates the schema), then opens the reader. */
+  static async open(options: {
+    path: string;
+    onRefused?: RefusalSink;
+    cacheSize?: number;
+  }): Promise<ThreadedSqliteStore> {
+    const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), {
+      workerData: {
+        entry: new URL('./sqlite-writer.ts', import.meta.url).href,
+        path: options.path,
+        cacheSize: options.cacheSize,
+      },
+    });
+    const store = new ThreadedSqliteStore(worker, options.onRefused);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      worker.once('error', onError);
+      worker.once('message', (m: WriterReply) => {
+        worker.off('error', onError);
+        if ('ok' in m && m.ok && m.id === 0) resolve();
+        else reject(new Error('the SQLite writer thread did not start'));
+      });
+    });
+    worker.on('message', (m: WriterReply) => store.receive(m));
+    worker.on('error', (err) => store.fail(err));
+    worker.on('exit', (code) => {
+      if (code !== 0) store.fail(new Error(`the SQLite writer thread exited with code ${code}`));
+    });
+    store.reader = new SqliteStore({ path: options.path, readonly: true });
+    return store;
+  }
+
+  private receive(m: WriterReply): void {
+    if (m.id === -1 && 'refused' in m) {
+      this.onRefused?.(m.refused.ws as WorkspaceId, m.refused.refused as RefusedLink[]);
+      return;
+    }
+    const p = this.pending.get(m.id);
+    if (!p || !('ok' in m)) return;
+    this.pending.delete(m.id);
+    if (m.ok) p.resolve(m.result);
+    else p.reject(new WriterError(m.error.message, m.error));
+  }
+
+  private fail(err: Error): void {
+    this.failed = err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  private send<T>(req: DistributiveOmit<WriterRequest, 'id'>): Promise<T> {
+    if (this.failed) return Promise.reject(this.failed);
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.worker.postMessage({ ...req, id });
+    });
+  }
+
+  private call<T>(method: Extract<WriterRequest, { op: 'call' }>['method'], ...args: unknown[]): Promise<T> {
+    return this.send<T>({ op: 'call', method, args });
+  }
+
+  async migrate(): Promise<void> {}
+
+  async close(): Promise<void> {
+    if (!this.failed) await this.call('close');
+    await this.reader.close();
+    await this.worker.terminate();
+  }
+
+  ensureWorkspace(id: WorkspaceId, name: string): Promise<void> {
+    return this.call('ensureWorkspace', id, name);
+  }
+  getSetting(ws: WorkspaceId, key: string): Promise<string | null> {
+    return this.reader.getSetting(ws, key);
+  }
+  setSetting(ws: WorkspaceId, key: string, value: string): Promise<void> {
+    return this.call('setSetting', ws, key, value);
+  }
+  createSource(ws: WorkspaceId, name: string, writeKeyHash: string): Promise<SourceRecord> {
+    return this.call('createSource', ws, name, writeKeyHash);
+  }
+  findSourceByWriteKeyHash(hash: string): Promise<SourceRecord | null> {
+    return this.reader.findSourceByWriteKeyHash(hash);
+  }
+  listSources(ws: WorkspaceId): Promise<SourceRecord[]> {
+    return this.reader.listSources(ws);
+  }
+
+  appendEvents(
+    groups: readonly (readonly NormalizedEvent[])[],
+    identity: (ws: WorkspaceId) => IdentityConfig,
+  ): Promise<AppendOutcome[]> {
+    const identities: Record<string, IdentityConfig> = {};
+    try {
+      for (const g of groups) for (const ev of g) identities[ev.workspaceId] ??= identity(ev.workspaceId);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.send({ op: 'appendEvents', groups: groups as NormalizedEvent[][], identities });
+  }
+
+  findProfile(ws: WorkspaceId, kind: string, value: string): Promise<Profile | null> {
+    return this.reader.findProfile(ws, kind, value);
+  }
+  getProfile(ws: WorkspaceId, id: ProfileId): Promise<Profile | null> {
+    return this.reader.getProfile(ws, id);
+  }
+  listEvents(
+    ws: WorkspaceId,
+    id: ProfileId,
+    limit: number,
+    before: TimelineCursor | null,
+  ): Promise<EventPage> {
+    return this.reader.listEvents(ws, id, limit, before);
+  }
+  exportProfile(ws: WorkspaceId, id: ProfileId): Promise<ProfileExport | null> {
+    return this.reader.exportProfile(ws, id);
+  }
+  eraseProfile(ws: WorkspaceId, id: ProfileId): Promise<ErasureReport | null> {
+    return this.call('eraseProfile', ws, id);
+  }
+  counts(ws: WorkspaceId): Promise<{ events: number; profiles: number }> {
+    return this.reader.counts(ws);
+  }
+}
