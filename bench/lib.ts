@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -82,17 +83,14 @@ export const fmt = (n: number, digits = 0): string =>
  */
 export class EventFactory {
   private n = 0;
-  constructor(
-    private readonly users: number,
-    private readonly runId = Math.random().toString(36).slice(2, 8),
-  ) {}
+  constructor(private readonly users: number) {}
 
   next(): Record<string, unknown> {
     const i = this.n++;
     const u = (i * 2654435761) % this.users;
     const known = u % 3 !== 0;
     const ids = known ? { userId: `user-${u}`, anonymousId: `anon-${u}` } : { anonymousId: `anon-${u}` };
-    const messageId = `${this.runId}-${i}`;
+    const messageId = randomUUID();
     const timestamp = new Date(Date.UTC(2026, 9, 1) + i * 37).toISOString();
     const context = {
       ip: '203.0.113.7',

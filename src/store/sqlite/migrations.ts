@@ -31,12 +31,20 @@ CREATE TABLE groups (
 CREATE TABLE profile_groups (
   profile_id TEXT NOT NULL, group_id TEXT NOT NULL, workspace_id TEXT NOT NULL,
   PRIMARY KEY (profile_id, group_id)) WITHOUT ROWID;
+-- The log: append-only, clustered by seq. Its two indexes are separate tables that the writer
+-- fills in sorted batches (see event-index.ts); events after indexed_seq form the unindexed tail.
 CREATE TABLE events (
   seq INTEGER PRIMARY KEY, workspace_id TEXT NOT NULL, source_id TEXT NOT NULL, message_id TEXT NOT NULL,
   profile_id TEXT NOT NULL, type TEXT NOT NULL, name TEXT, ts INTEGER NOT NULL, received_at INTEGER NOT NULL,
   body TEXT NOT NULL);
-CREATE UNIQUE INDEX events_message ON events (source_id, message_id);
-CREATE INDEX events_profile_ts ON events (profile_id, ts);
+CREATE TABLE profile_events (
+  profile_id TEXT NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL,
+  PRIMARY KEY (profile_id, ts, seq)) WITHOUT ROWID;
+CREATE TABLE message_ids (
+  source_id TEXT NOT NULL, message_id TEXT NOT NULL, seq INTEGER NOT NULL,
+  PRIMARY KEY (source_id, message_id)) WITHOUT ROWID;
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT INTO meta (key, value) VALUES ('indexed_seq', 0);
 `,
   },
 ];

@@ -7,7 +7,7 @@ import type { OwnerRef } from '../../core/identity.ts';
 import { asProfileId, asSourceId, asWorkspaceId, type ProfileId, type WorkspaceId } from '../../core/ids.ts';
 import type { Identifier, Profile } from '../../core/profile.ts';
 import { applyTraits, type VersionedTraits } from '../../core/traits.ts';
-import { type AppendTx, applyEvents, type RefusalSink, type TraitColumn } from '../apply-events.ts';
+import { type AppendTx, applyEvents, type RefusalSink } from '../apply-events.ts';
 import type {
   AppendOutcome,
   ErasureReport,
@@ -29,6 +29,7 @@ import {
 } from '../rows.ts';
 import { Serial } from '../serial.ts';
 import { uuid7 } from '../uuid7.ts';
+import { EventIndex } from './event-index.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
 
 export interface SqliteOptions {
@@ -40,6 +41,8 @@ export interface SqliteOptions {
   readonly cacheSize?: number;
   /** Open for reading only, beside a writer in another thread (WAL lets both work at once). */
   readonly readonly?: boolean;
+  /** Tail length at which the writer indexes the log at once (otherwise after a short idle). */
+  readonly indexBatch?: number;
 }
 
 type SourceRow = { id: string; workspace_id: string; name: string; created_at: number };
@@ -49,11 +52,6 @@ const toSource = (r: SourceRow): SourceRecord => ({
   name: r.name,
   createdAt: new Date(r.created_at).toISOString(),
 });
-
-const COLUMNS: Record<TraitColumn, [string, string]> = {
-  traits: ['traits', 'trait_versions'],
-  consent: ['consent', 'consent_versions'],
-};
 
 /**
  * The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a committed append
@@ -71,6 +69,10 @@ export class SqliteStore implements Store {
   private readonly cacheSize: number;
   private readonly onRefused: RefusalSink | undefined;
   private readonly stmt: ReturnType<SqliteStore['prepare']>;
+  private readonly index: EventIndex;
+  private readonly indexBatch: number;
+  private indexQueued = false;
+  private indexTimer: NodeJS.Timeout | null = null;
 
   constructor(options: SqliteOptions) {
     this.cacheSize = options.cacheSize ?? 1_000_000;
@@ -80,6 +82,8 @@ export class SqliteStore implements Store {
       this.db.pragma('busy_timeout = 5000');
       this.db.pragma('cache_size = -32768');
       this.stmt = this.prepare();
+      this.index = new EventIndex(this.db, false);
+      this.indexBatch = 0;
       return;
     }
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
@@ -94,6 +98,8 @@ export class SqliteStore implements Store {
     this.db.pragma('wal_autocheckpoint = 10000');
     this.migrateSync();
     this.stmt = this.prepare();
+    this.index = new EventIndex(this.db, true);
+    this.indexBatch = options.indexBatch ?? 50_000;
   }
 
   private migrateSync(): void {
@@ -139,7 +145,6 @@ export class SqliteStore implements Store {
         'SELECT kind, value FROM identifiers WHERE profile_id = ? ORDER BY created_at, kind, value',
       ),
       moveIdentifiers: db.prepare('UPDATE identifiers SET profile_id = ? WHERE profile_id = ?'),
-      moveEvents: db.prepare('UPDATE events SET profile_id = ? WHERE profile_id = ?'),
       copyGroups: db.prepare(
         'INSERT OR IGNORE INTO profile_groups (profile_id, group_id, workspace_id) SELECT ?, group_id, workspace_id FROM profile_groups WHERE profile_id = ?',
       ),
@@ -174,7 +179,7 @@ export class SqliteStore implements Store {
         'INSERT OR IGNORE INTO profile_groups (profile_id, group_id, workspace_id) VALUES (?, ?, ?)',
       ),
       insertEvent: db.prepare(
-        `INSERT OR IGNORE INTO events
+        `INSERT INTO events
            (workspace_id, source_id, message_id, profile_id, type, name, ts, received_at, body)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
@@ -192,15 +197,6 @@ export class SqliteStore implements Store {
           'SELECT group_id FROM profile_groups WHERE profile_id = ? ORDER BY group_id',
         )
         .pluck(),
-      eventsNewest: db.prepare<[string, number], EventRow>(
-        'SELECT * FROM events WHERE profile_id = ? ORDER BY ts DESC, seq DESC LIMIT ?',
-      ),
-      eventsBefore: db.prepare<[string, number, number, number, number], EventRow>(
-        `SELECT * FROM events WHERE profile_id = ? AND (ts < ? OR (ts = ? AND seq < ?))
-         ORDER BY ts DESC, seq DESC LIMIT ?`,
-      ),
-      eventsAll: db.prepare<[string], EventRow>('SELECT * FROM events WHERE profile_id = ? ORDER BY ts, seq'),
-      deleteEvents: db.prepare('DELETE FROM events WHERE profile_id = ?'),
       deleteIdentifiers: db.prepare('DELETE FROM identifiers WHERE profile_id = ?'),
       deleteMerges: db.prepare('DELETE FROM profile_merges WHERE to_id = ? OR from_id = ?'),
     };
@@ -211,6 +207,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (this.indexTimer) clearTimeout(this.indexTimer);
     await this.writes.run(async () => this.db.close());
   }
 
@@ -285,6 +282,7 @@ export class SqliteStore implements Store {
       try {
         const outcomes = await applyEvents(this.tx, groups, identity, this.onRefused);
         this.db.exec('COMMIT');
+        this.scheduleIndex();
         return outcomes;
       } catch (err) {
         this.rollback();
@@ -298,6 +296,31 @@ export class SqliteStore implements Store {
     // The caches may hold entries written by the rolled-back transaction.
     this.owners.clear();
     this.userIds.clear();
+    this.index.reloadTail();
+  }
+
+  /** Indexes the log's tail: at once when it is long, otherwise once appends pause. */
+  private scheduleIndex(): void {
+    if (this.index.pending >= this.indexBatch) {
+      if (this.indexQueued) return;
+      this.indexQueued = true;
+      void this.writes.run(async () => {
+        this.indexQueued = false;
+        this.indexNow();
+      });
+    } else if (this.index.pending > 0 && this.indexTimer === null) {
+      this.indexTimer = setTimeout(() => {
+        this.indexTimer = null;
+        void this.writes.run(async () => this.indexNow());
+      }, 250);
+      this.indexTimer.unref();
+    }
+  }
+
+  /** Moves the whole unindexed tail into the index tables now. */
+  indexNow(): number {
+    if (!this.db.open || this.index.pending === 0) return 0;
+    return this.db.transaction(() => this.index.indexTail())();
   }
 
   private ownerKey(ws: string, kind: string, value: string): string {
@@ -354,8 +377,8 @@ export class SqliteStore implements Store {
     fold: async (ws, from, into, at) => {
       const moved = this.stmt.identifiersOf.all(from);
       const fromUsers = this.userIdsOf(from);
+      // Events keep the id they were stored under; reads follow profile_merges to find them.
       this.stmt.moveIdentifiers.run(into, from);
-      this.stmt.moveEvents.run(into, from);
       this.stmt.copyGroups.run(into, from);
       this.stmt.deleteGroupsOf.run(from);
       this.stmt.deleteProfile.run(from);
@@ -395,8 +418,9 @@ export class SqliteStore implements Store {
       }
       this.stmt.linkGroup.run(profile, groupId, ev.workspaceId);
     },
-    insertEvent: async (ev, profile) =>
-      this.stmt.insertEvent.run(
+    insertEvent: async (ev, profile) => {
+      if (this.index.seen(ev.sourceId, ev.messageId)) return false;
+      const { lastInsertRowid } = this.stmt.insertEvent.run(
         ev.workspaceId,
         ev.sourceId,
         ev.messageId,
@@ -406,7 +430,10 @@ export class SqliteStore implements Store {
         ev.timestamp,
         ev.receivedAt,
         ev.bodyJson,
-      ).changes === 1,
+      );
+      this.index.appended(ev.sourceId, ev.messageId, Number(lastInsertRowid));
+      return true;
+    },
   };
 
   private resolveId(ws: WorkspaceId, id: ProfileId): ProfileRow | null {
@@ -414,6 +441,14 @@ export class SqliteStore implements Store {
     if (row) return row;
     const to = this.stmt.mergedInto.get(id, ws);
     return to === undefined ? null : (this.stmt.profile.get(to, ws) ?? null);
+  }
+
+  /** The events of a profile and of every profile merged into it, shown under its id. */
+  private timelineOf(id: string, before: TimelineCursor | null, limit: number | null): EventRow[] {
+    return this.db.transaction(() => {
+      const ids = [id, ...this.stmt.mergedFrom.all(id)];
+      return this.index.timeline(ids, before, limit).map((e) => ({ ...e, profile_id: id }));
+    })();
   }
 
   private profileOf(row: ProfileRow): Profile {
@@ -440,10 +475,7 @@ export class SqliteStore implements Store {
   ): Promise<EventPage> {
     const row = this.resolveId(ws, id);
     if (!row) return { events: [], cursor: null };
-    const rows = before
-      ? this.stmt.eventsBefore.all(row.id, before.ts, before.ts, before.seq === 0 ? 0 : before.seq, limit + 1)
-      : this.stmt.eventsNewest.all(row.id, limit + 1);
-    return toEventPage(rows, limit);
+    return toEventPage(this.timelineOf(row.id, before, limit + 1), limit);
   }
 
   async exportProfile(ws: WorkspaceId, id: ProfileId): Promise<ProfileExport | null> {
@@ -457,7 +489,7 @@ export class SqliteStore implements Store {
     return {
       profile,
       mergedProfileIds: this.stmt.mergedFrom.all(row.id).map(asProfileId),
-      events: this.stmt.eventsAll.all(row.id).map(toStoredEvent),
+      events: this.timelineOf(row.id, null, null).reverse().map(toStoredEvent),
       groups,
     };
   }
@@ -469,7 +501,10 @@ export class SqliteStore implements Store {
       const profileId = asProfileId(row.id);
       return this.db.transaction((): ErasureReport => {
         const identifiers = this.stmt.identifiersOf.all(profileId);
-        const events = this.stmt.deleteEvents.run(profileId).changes;
+        const ids = [profileId, ...this.stmt.mergedFrom.all(profileId)];
+        const seqs = this.index.timeline(ids, null, null).map((e) => Number(e.seq));
+        this.index.deleteEvents(seqs, ids);
+        const events = seqs.length;
         this.stmt.deleteIdentifiers.run(profileId);
         this.stmt.deleteGroupsOf.run(profileId);
         this.stmt.deleteMerges.run(profileId, profileId);
