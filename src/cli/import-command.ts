@@ -95,6 +95,7 @@ async function* csvProfiles(path: string, onBytes: (n: number) => void): AsyncGe
 
 async function importSource(store: Store, writeKey: string | undefined): Promise<SourceId> {
   const ws = DEFAULT_WORKSPACE;
+  await store.ensureWorkspace(ws, 'Default workspace');
   if (writeKey !== undefined) {
     const s = await store.findSourceByWriteKeyHash(hashSecret(writeKey));
     if (!s) throw new Error('unknown --write-key');

@@ -1,16 +1,22 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { TimelineCursor } from '../port.ts';
 import type { EventRow } from '../rows.ts';
+import { hash53 } from './hash53.ts';
+
+type Seq = { seq: number; ts: number };
+type MessageKey = { source_id: string; message_id: string };
+type EventKeys = MessageKey & { profile_id: string; ts: number };
 
 /**
- * The SQLite event log and its two indexes — by profile and time, and by source and message id.
+ * The SQLite event log and its two indexes — by profile and time, and by (source, message id).
  *
  * Appends go to `events` alone, which is clustered by seq, so they cost one sequential write.
  * Maintaining the indexes row by row would cost a random B-tree page per event and index, which
  * is what limits a durable SQLite log; instead the writer adds the tail (events after
  * `indexed_seq`) to both index tables in one sorted pass, touching each index page once per
- * batch rather than once per event. Readers combine the indexes with a scan of the short tail,
- * and de-duplication checks the tail in memory — so every answer is exact at every moment.
+ * batch rather than once per event. Index keys are 53-bit hashes, so the tables stay small.
+ * Readers combine the indexes with a scan of the short tail and verify full ids on the event
+ * row, and de-duplication checks the tail in memory — so every answer is exact at every moment.
  */
 export class EventIndex {
   /** (source, messageId) → seq for events in the tail; only the writer keeps it. */
@@ -22,6 +28,10 @@ export class EventIndex {
     db: Database,
     private readonly writer: boolean,
   ) {
+    db.function('profile_hash', { deterministic: true }, (id: unknown) => profileHash(String(id)));
+    db.function('message_hash', { deterministic: true }, (source: unknown, message: unknown) =>
+      messageHash(String(source), String(message)),
+    );
     this.stmt = prepare(db);
     if (writer) this.reloadTail();
   }
@@ -34,12 +44,7 @@ export class EventIndex {
   /** Rebuilds the in-memory tail from the log (at start, and after a rollback). */
   reloadTail(): void {
     this.tailKeys.clear();
-    const indexed = this.indexedSeq();
-    for (const r of this.stmt.tailKeys.iterate(indexed) as Iterable<{
-      seq: number;
-      source_id: string;
-      message_id: string;
-    }>) {
+    for (const r of this.stmt.tailKeys.iterate(this.indexedSeq()) as Iterable<MessageKey & { seq: number }>) {
       this.tailKeys.set(key(r.source_id, r.message_id), r.seq);
     }
     this.tailSize = this.tailKeys.size;
@@ -51,10 +56,12 @@ export class EventIndex {
 
   /** True when this source already stored this message id. */
   seen(sourceId: string, messageId: string): boolean {
-    return (
-      this.tailKeys.has(key(sourceId, messageId)) ||
-      this.stmt.messageSeen.get(sourceId, messageId) !== undefined
-    );
+    if (this.tailKeys.has(key(sourceId, messageId))) return true;
+    for (const seq of this.stmt.messageSeqs.iterate(messageHash(sourceId, messageId)) as Iterable<number>) {
+      const r = this.stmt.keyOfSeq.get(seq) as MessageKey | undefined;
+      if (r && r.source_id === sourceId && r.message_id === messageId) return true;
+    }
+    return false;
   }
 
   /** Records an appended event in the tail. */
@@ -87,36 +94,41 @@ export class EventIndex {
     const cap = limit ?? -1;
     const found = new Map<number, number>();
     for (const id of profileIds) {
-      for (const r of this.stmt.indexedBefore.iterate(id, bound.ts, bound.ts, bound.seq, cap) as Iterable<{
-        seq: number;
-        ts: number;
-      }>) {
-        found.set(r.seq, r.ts);
-      }
+      const rows = this.stmt.indexedBefore.iterate(profileHash(id), bound.ts, bound.ts, bound.seq, cap);
+      for (const r of rows as Iterable<Seq>) found.set(r.seq, r.ts);
     }
-    const ids = JSON.stringify(profileIds);
-    for (const r of this.stmt.tailOf.iterate(indexed, ids) as Iterable<{ seq: number; ts: number }>) {
+    for (const r of this.stmt.tailOf.iterate(indexed, JSON.stringify(profileIds)) as Iterable<Seq>) {
       if (r.ts < bound.ts || (r.ts === bound.ts && r.seq < bound.seq)) found.set(r.seq, r.ts);
     }
     const order = [...found].sort((a, b) => b[1] - a[1] || b[0] - a[0]);
-    const picked = limit === null ? order : order.slice(0, limit);
-    return picked.map(([seq]) => this.stmt.eventBySeq.get(seq) as EventRow);
+    const wanted = new Set(profileIds);
+    const rows: EventRow[] = [];
+    for (const [seq] of order) {
+      const row = this.stmt.eventBySeq.get(seq) as EventRow | undefined;
+      // A hash collision would bring another profile's event; the full id decides.
+      if (row && wanted.has(row.profile_id)) rows.push(row);
+      if (limit !== null && rows.length >= limit) break;
+    }
+    return rows;
   }
 
-  /** Deletes events (and their index entries) by seq; the caller holds a write transaction. */
-  deleteEvents(seqs: readonly number[], profileIds: readonly string[]): void {
+  /** Deletes events and their index entries by seq; the caller holds a write transaction. */
+  deleteEvents(seqs: readonly number[]): void {
     for (const seq of seqs) {
-      const r = this.stmt.keyOfSeq.get(seq) as { source_id: string; message_id: string } | undefined;
+      const r = this.stmt.eventKeys.get(seq) as EventKeys | undefined;
       if (!r) continue;
-      this.stmt.deleteMessage.run(r.source_id, r.message_id, seq);
+      this.stmt.deleteMessage.run(messageHash(r.source_id, r.message_id), seq);
+      this.stmt.deleteProfileEvent.run(profileHash(r.profile_id), r.ts, seq);
       if (this.writer && this.tailKeys.delete(key(r.source_id, r.message_id))) this.tailSize--;
       this.stmt.deleteEvent.run(seq);
     }
-    for (const id of profileIds) this.stmt.deleteProfileEvents.run(id);
   }
 }
 
 const key = (sourceId: string, messageId: string) => `${sourceId}\u0000${messageId}`;
+const profileHash = (id: string): number => hash53(id);
+// Source ids are generated without spaces, so the space keeps (source, message) pairs distinct.
+const messageHash = (sourceId: string, messageId: string): number => hash53(`${sourceId} ${messageId}`);
 
 function prepare(db: Database) {
   const s = <T extends unknown[]>(sql: string): Statement<T> => db.prepare<T>(sql);
@@ -125,17 +137,17 @@ function prepare(db: Database) {
     setIndexedSeq: s<[number]>("UPDATE meta SET value = ? WHERE key = 'indexed_seq'"),
     maxSeq: db.prepare('SELECT max(seq) FROM events').pluck(),
     tailKeys: s<[number]>('SELECT seq, source_id, message_id FROM events WHERE seq > ?'),
-    messageSeen: s<[string, string]>('SELECT 1 FROM message_ids WHERE source_id = ? AND message_id = ?'),
+    messageSeqs: db.prepare<[number]>('SELECT seq FROM message_ids WHERE message_hash = ?').pluck(),
     indexProfiles: s<[number, number]>(
-      `INSERT OR IGNORE INTO profile_events (profile_id, ts, seq)
-       SELECT profile_id, ts, seq FROM events WHERE seq > ? AND seq <= ? ORDER BY profile_id, ts, seq`,
+      `INSERT OR IGNORE INTO profile_events (profile_hash, ts, seq)
+       SELECT profile_hash(profile_id), ts, seq FROM events WHERE seq > ? AND seq <= ? ORDER BY 1, 2, 3`,
     ),
     indexMessages: s<[number, number]>(
-      `INSERT OR IGNORE INTO message_ids (source_id, message_id, seq)
-       SELECT source_id, message_id, seq FROM events WHERE seq > ? AND seq <= ? ORDER BY source_id, message_id`,
+      `INSERT OR IGNORE INTO message_ids (message_hash, seq)
+       SELECT message_hash(source_id, message_id), seq FROM events WHERE seq > ? AND seq <= ? ORDER BY 1, 2`,
     ),
-    indexedBefore: s<[string, number, number, number, number]>(
-      `SELECT seq, ts FROM profile_events WHERE profile_id = ? AND (ts < ? OR (ts = ? AND seq < ?))
+    indexedBefore: s<[number, number, number, number, number]>(
+      `SELECT seq, ts FROM profile_events WHERE profile_hash = ? AND (ts < ? OR (ts = ? AND seq < ?))
        ORDER BY ts DESC, seq DESC LIMIT ?`,
     ),
     tailOf: s<[number, string]>(
@@ -143,10 +155,11 @@ function prepare(db: Database) {
     ),
     eventBySeq: s<[number]>('SELECT * FROM events WHERE seq = ?'),
     keyOfSeq: s<[number]>('SELECT source_id, message_id FROM events WHERE seq = ?'),
-    deleteMessage: s<[string, string, number]>(
-      'DELETE FROM message_ids WHERE source_id = ? AND message_id = ? AND seq = ?',
-    ),
+    eventKeys: s<[number]>('SELECT source_id, message_id, profile_id, ts FROM events WHERE seq = ?'),
+    deleteMessage: s<[number, number]>('DELETE FROM message_ids WHERE message_hash = ? AND seq = ?'),
     deleteEvent: s<[number]>('DELETE FROM events WHERE seq = ?'),
-    deleteProfileEvents: s<[string]>('DELETE FROM profile_events WHERE profile_id = ?'),
+    deleteProfileEvent: s<[number, number, number]>(
+      'DELETE FROM profile_events WHERE profile_hash = ? AND ts = ? AND seq = ?',
+    ),
   };
 }

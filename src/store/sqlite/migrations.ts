@@ -37,12 +37,13 @@ CREATE TABLE events (
   seq INTEGER PRIMARY KEY, workspace_id TEXT NOT NULL, source_id TEXT NOT NULL, message_id TEXT NOT NULL,
   profile_id TEXT NOT NULL, type TEXT NOT NULL, name TEXT, ts INTEGER NOT NULL, received_at INTEGER NOT NULL,
   body TEXT NOT NULL);
+-- Keys are 53-bit hashes (hash53.ts) of the profile id and of source + message id; reads verify
+-- the full ids on the event row.
 CREATE TABLE profile_events (
-  profile_id TEXT NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL,
-  PRIMARY KEY (profile_id, ts, seq)) WITHOUT ROWID;
+  profile_hash INTEGER NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL,
+  PRIMARY KEY (profile_hash, ts, seq)) WITHOUT ROWID;
 CREATE TABLE message_ids (
-  source_id TEXT NOT NULL, message_id TEXT NOT NULL, seq INTEGER NOT NULL,
-  PRIMARY KEY (source_id, message_id)) WITHOUT ROWID;
+  message_hash INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (message_hash, seq)) WITHOUT ROWID;
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT INTO meta (key, value) VALUES ('indexed_seq', 0);
 `,

@@ -503,7 +503,7 @@ export class SqliteStore implements Store {
         const identifiers = this.stmt.identifiersOf.all(profileId);
         const ids = [profileId, ...this.stmt.mergedFrom.all(profileId)];
         const seqs = this.index.timeline(ids, null, null).map((e) => Number(e.seq));
-        this.index.deleteEvents(seqs, ids);
+        this.index.deleteEvents(seqs);
         const events = seqs.length;
         this.stmt.deleteIdentifiers.run(profileId);
         this.stmt.deleteGroupsOf.run(profileId);
