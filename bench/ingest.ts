@@ -54,7 +54,7 @@ async function load(url: string, path: string, perRequest: number, seconds: numb
     while (performance.now() < until) {
       const body =
         perRequest === 1
-          ? JSON.stringify(factory.next())
+          ? JSON.stringify(factory.nextTrack())
           : JSON.stringify({ batch: Array.from({ length: perRequest }, () => factory.next()) });
       const t0 = performance.now();
       const res = await pool.request({

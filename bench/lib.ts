@@ -85,6 +85,20 @@ export class EventFactory {
   private n = 0;
   constructor(private readonly users: number) {}
 
+  /** The next event, made a track call (for the single-event /v1/track endpoint). */
+  nextTrack(): Record<string, unknown> {
+    const m = this.next();
+    if (m.type === 'track') return m;
+    return {
+      ...m,
+      type: 'track',
+      event: 'Product Viewed',
+      properties: { product_id: 'sku-1', price: 19.99 },
+      traits: undefined,
+      name: undefined,
+    };
+  }
+
   next(): Record<string, unknown> {
     const i = this.n++;
     const u = (i * 2654435761) % this.users;

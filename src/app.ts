@@ -48,7 +48,14 @@ const DEFAULT_SOURCE_SETTING = 'default_source_created';
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const now = options.now ?? Date.now;
   const metrics = createMetrics();
-  const store = await openStore(config.store, (_ws, refused) => metrics.identityRefused.inc(refused.length));
+  let log: { warn(o: object, msg: string): void } | null = null;
+  const store = await openStore(config.store, (ws, refused) => {
+    metrics.identityRefused.inc(refused.length);
+    log?.warn(
+      { workspace: ws, refused },
+      'identity merge refused: the profile would exceed the user-id limit',
+    );
+  });
   const ws = DEFAULT_WORKSPACE;
   await store.ensureWorkspace(ws, 'Default workspace');
 
@@ -70,6 +77,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   let generatedWriteKey: string | null = null;
   if (config.writeKey !== null) {
     await sources.ensure(ws, 'Default source', config.writeKey);
+    await store.setSetting(ws, DEFAULT_SOURCE_SETTING, 'true');
   } else if ((await store.getSetting(ws, DEFAULT_SOURCE_SETTING)) === null) {
     generatedWriteKey = (await sources.create(ws, 'Default source')).writeKey;
     await store.setSetting(ws, DEFAULT_SOURCE_SETTING, 'true');
@@ -92,7 +100,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     forceCloseConnections: 'idle',
     return503OnClosing: true,
   });
+  log = http.log;
   installErrorHandler(http);
+  let shuttingDown = false;
+  // While closing, every response ends its connection, so keep-alive clients cannot hold it open.
+  http.addHook('onSend', async (_req, reply, payload) => {
+    if (shuttingDown) reply.header('connection', 'close');
+    return payload;
+  });
   http.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.httpSeconds.observe(
@@ -159,7 +174,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     close() {
       closing ??= (async () => {
         ready = false;
-        await http.close();
+        shuttingDown = true;
+        const sweep = setInterval(() => http.server.closeIdleConnections(), 50);
+        try {
+          await http.close();
+        } finally {
+          clearInterval(sweep);
+        }
         await ingest.drain();
         await store.close();
       })();

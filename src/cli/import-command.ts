@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, statSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError } from 'commander';
 import { parse as parseCsv } from 'csv-parse';
@@ -58,17 +58,48 @@ function cell(v: string): unknown {
   return v;
 }
 
+/** The separator of a CSV file, from its header line: the most frequent of `,` `;` and tab. */
+function detectSeparator(path: string): string {
+  const fd = openSync(path, 'r');
+  const buf = Buffer.alloc(64 * 1024);
+  const n = readSync(fd, buf, 0, buf.length, 0);
+  closeSync(fd);
+  const header = buf.subarray(0, n).toString('utf8').split(/\r?\n/)[0] ?? '';
+  const unquoted = header.replace(/"[^"]*"/g, '');
+  const counts = [',', ';', '\t'].map((c) => [c, unquoted.split(c).length - 1] as const);
+  return counts.reduce((best, c) => (c[1] > best[1] ? c : best))[0];
+}
+
 /** Reads a CSV of profiles (header row; `userId`/`user_id`, `anonymousId`, other columns are traits). */
 async function* csvProfiles(path: string, onBytes: (n: number) => void): AsyncGenerator<Item> {
   const input = createReadStream(path);
   input.on('data', (chunk) => onBytes(chunk.length));
+  // A bad row is reported by its line and the rest of the file is still read.
+  const skipped: Item[] = [];
   const parser = input.pipe(
-    parseCsv({ columns: true, skip_empty_lines: true, trim: true, bom: true, delimiter: [',', ';', '\t'] }),
+    parseCsv({
+      columns: true,
+      skip_empty_lines: true,
+      trim: true,
+      bom: true,
+      delimiter: detectSeparator(path),
+      info: true,
+      skip_records_with_error: true,
+      on_skip: (err) => {
+        const line = typeof err?.lines === 'number' ? err.lines : 0;
+        skipped.push({ line, message: null, parseError: `CSV error: ${err?.message ?? 'unreadable row'}` });
+        return undefined;
+      },
+    }),
   );
   let line = 1;
   try {
-    for await (const row of parser as AsyncIterable<Record<string, string>>) {
-      line++;
+    for await (const { info, record: row } of parser as AsyncIterable<{
+      info: { lines: number };
+      record: Record<string, string>;
+    }>) {
+      yield* skipped.splice(0);
+      line = info.lines;
       const traits: JsonObject = {};
       let userId: string | undefined;
       let anonymousId: string | undefined;
@@ -88,6 +119,7 @@ async function* csvProfiles(path: string, onBytes: (n: number) => void): AsyncGe
       message.messageId = `import-${createHash('sha1').update(JSON.stringify(row)).digest('hex')}`;
       yield { line, message };
     }
+    yield* skipped.splice(0);
   } catch (err) {
     yield { line: line + 1, message: null, parseError: `CSV error: ${(err as Error).message}` };
   }
@@ -157,6 +189,14 @@ export function importCommand(): Command {
         newMessageId: () => `import-${randomBytes(12).toString('hex')}`,
       });
 
+      // An archived message keeps its own receive time; without one, its timestamp is taken as
+      // is — correcting skew against the time of the import would move history to today.
+      const importContext = (message: unknown, at: number): NormalizeContext => {
+        const received = (message as { receivedAt?: unknown } | null)?.receivedAt;
+        const ms = typeof received === 'string' ? Date.parse(received) : Number.NaN;
+        return Number.isFinite(ms) ? ctx(ms) : { ...ctx(at), correctSkew: false };
+      };
+
       const check = (chunk: Item[], rejected: Rejection[]): NormalizedEvent[] => {
         const good: NormalizedEvent[] = [];
         const at = Date.now();
@@ -165,7 +205,12 @@ export function importCommand(): Command {
             rejected.push({ line: item.line, errors: [{ path: '', message: item.parseError }] });
             continue;
           }
-          const { events, errors } = prepareMessages([item.message], null, ctx(at), DEFAULT_LIMITS);
+          const { events, errors } = prepareMessages(
+            [item.message],
+            null,
+            importContext(item.message, at),
+            DEFAULT_LIMITS,
+          );
           if (errors.length > 0)
             rejected.push({ line: item.line, errors: errors.map(({ index: _i, ...e }) => e) });
           else good.push(...events);

@@ -19,7 +19,13 @@ try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode);
-  const message = err instanceof ConfigError || err instanceof Error ? err.message : String(err);
+  // Errors from the writer thread arrive as plain objects; their message is still the point.
+  const message =
+    err instanceof ConfigError || err instanceof Error
+      ? err.message
+      : typeof (err as { message?: unknown })?.message === 'string'
+        ? (err as { message: string }).message
+        : String(err);
   process.stderr.write(`concierge: ${message}\n`);
   if (process.env.CONCIERGE_DEBUG) console.error(err);
   process.exit(1);

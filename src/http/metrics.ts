@@ -8,7 +8,7 @@ export function createMetrics() {
     registry,
     eventsReceived: new Counter({
       name: 'concierge_events_received_total',
-      help: 'Events accepted by the tracking API and import, by type.',
+      help: 'Events accepted by the tracking API, by type.',
       labelNames: ['type'] as const,
       registers: [registry],
     }),

@@ -13,6 +13,8 @@ export interface NormalizeContext {
   readonly batchSentAt?: string | undefined;
   /** Makes a message id for messages that came without one. */
   readonly newMessageId: () => string;
+  /** False for imports of history, where the receive time says nothing about the sender's clock. */
+  readonly correctSkew?: boolean;
 }
 
 const asId = (v: unknown): string | null =>
@@ -29,7 +31,9 @@ export function normalizeMessage(m: JsonObject, type: EventType, ctx: NormalizeC
   const sentAt = sentAtRaw === undefined ? null : parseTimestamp(sentAtRaw);
   const original = typeof m.timestamp === 'string' ? parseTimestamp(m.timestamp) : null;
   let timestamp = original ?? ctx.receivedAt;
-  if (original !== null && sentAt !== null) timestamp = original + (ctx.receivedAt - sentAt);
+  if (original !== null && sentAt !== null && ctx.correctSkew !== false) {
+    timestamp = original + (ctx.receivedAt - sentAt);
+  }
 
   const context = ctx.batchContext
     ? { ...ctx.batchContext, ...(isObject(m.context) ? m.context : {}) }

@@ -208,7 +208,15 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.indexTimer) clearTimeout(this.indexTimer);
-    await this.writes.run(async () => this.db.close());
+    await this.writes.run(async () => {
+      if (!this.db.open) return;
+      if (!this.db.readonly) {
+        // Leave a self-contained database file: index the tail and fold the WAL back in.
+        this.indexNow();
+        this.db.pragma('wal_checkpoint(TRUNCATE)');
+      }
+      this.db.close();
+    });
   }
 
   async ensureWorkspace(id: WorkspaceId, name: string): Promise<void> {

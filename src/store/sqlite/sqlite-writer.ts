@@ -26,11 +26,28 @@ export type WriterReply =
 const port = parentPort;
 if (port === null) throw new Error('sqlite-writer must run in a worker thread');
 const { path, cacheSize } = workerData as { path: string; cacheSize?: number };
-const store = new SqliteStore({
-  path,
-  ...(cacheSize !== undefined ? { cacheSize } : {}),
-  onRefused: (ws, refused) => port.postMessage({ id: -1, refused: { ws, refused } } satisfies WriterReply),
-});
+let opened: SqliteStore;
+try {
+  opened = new SqliteStore({
+    path,
+    ...(cacheSize !== undefined ? { cacheSize } : {}),
+    onRefused: (ws, refused) => port.postMessage({ id: -1, refused: { ws, refused } } satisfies WriterReply),
+  });
+} catch (err) {
+  // Report why the database could not be opened; an uncaught error loses its message on the way.
+  const e = err as { name?: string; message?: string; code?: string };
+  port.postMessage({
+    id: 0,
+    ok: false,
+    error: {
+      name: e.name ?? 'Error',
+      message: e.message ?? String(err),
+      ...(e.code ? { code: e.code } : {}),
+    },
+  } satisfies WriterReply);
+  process.exit(0);
+}
+const store = opened;
 
 port.on('message', async (req: WriterRequest) => {
   try {

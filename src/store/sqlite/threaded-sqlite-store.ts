@@ -69,6 +69,7 @@ export class ThreadedSqliteStore implements Store {
       worker.once('message', (m: WriterReply) => {
         worker.off('error', onError);
         if ('ok' in m && m.ok && m.id === 0) resolve();
+        else if ('ok' in m && !m.ok) reject(new Error(`cannot open ${options.path}: ${m.error.message}`));
         else reject(new Error('the SQLite writer thread did not start'));
       });
     });
@@ -115,8 +116,9 @@ export class ThreadedSqliteStore implements Store {
   async migrate(): Promise<void> {}
 
   async close(): Promise<void> {
-    if (!this.failed) await this.call('close');
+    // The reader goes first, so the writer's final checkpoint can fold the whole WAL back in.
     await this.reader.close();
+    if (!this.failed) await this.call('close');
     await this.worker.terminate();
   }
 
