@@ -57,7 +57,10 @@ export class EventIndex {
   /** True when this source already stored this message id. */
   seen(sourceId: string, messageId: string): boolean {
     if (this.tailKeys.has(key(sourceId, messageId))) return true;
-    for (const seq of this.stmt.messageSeqs.iterate(messageHash(sourceId, messageId)) as Iterable<number>) {
+    const h = messageHash(sourceId, messageId);
+    // Almost always no row: one cheap get() answers; only a hit needs the full walk.
+    if (this.stmt.firstMessageSeq.get(h) === undefined) return false;
+    for (const seq of this.stmt.messageSeqs.iterate(h) as Iterable<number>) {
       const r = this.stmt.keyOfSeq.get(seq) as MessageKey | undefined;
       if (r && r.source_id === sourceId && r.message_id === messageId) return true;
     }
@@ -138,6 +141,7 @@ function prepare(db: Database) {
     maxSeq: db.prepare('SELECT max(seq) FROM events').pluck(),
     tailKeys: s<[number]>('SELECT seq, source_id, message_id FROM events WHERE seq > ?'),
     messageSeqs: db.prepare<[number]>('SELECT seq FROM message_ids WHERE message_hash = ?').pluck(),
+    firstMessageSeq: db.prepare<[number]>('SELECT seq FROM message_ids WHERE message_hash = ? LIMIT 1').pluck(),
     indexProfiles: s<[number, number]>(
       `INSERT OR IGNORE INTO profile_events (profile_hash, ts, seq)
        SELECT profile_hash(profile_id), ts, seq FROM events WHERE seq > ? AND seq <= ? ORDER BY 1, 2, 3`,

@@ -316,7 +316,10 @@ export class SqliteStore implements Store {
         this.indexQueued = false;
         this.indexNow();
       });
-    } else if (this.index.pending > 0 && this.indexTimer === null) {
+    } else if (this.index.pending > 0) {
+      // Debounced: under a steady load the tail grows to a full batch (cheaper per event);
+      // a pause of 250 ms indexes whatever is there.
+      if (this.indexTimer !== null) clearTimeout(this.indexTimer);
       this.indexTimer = setTimeout(() => {
         this.indexTimer = null;
         void this.writes.run(async () => this.indexNow());
