@@ -64,6 +64,7 @@ export class SqliteStore implements Store {
   private readonly writes = new Serial();
   private readonly owners = new Map<string, ProfileId>();
   private readonly userIds = new Map<ProfileId, string[]>();
+  private readonly refs = new Map<ProfileId, OwnerRef>();
   /** Profiles created by the transaction in progress, with their creation time. */
   private readonly created = new Map<ProfileId, number>();
   private readonly cacheSize: number;
@@ -304,6 +305,7 @@ export class SqliteStore implements Store {
     // The caches may hold entries written by the rolled-back transaction.
     this.owners.clear();
     this.userIds.clear();
+    this.refs.clear();
     this.index.reloadTail();
   }
 
@@ -343,6 +345,17 @@ export class SqliteStore implements Store {
     this.owners.set(key, profile);
   }
 
+  /** One OwnerRef per profile while its user ids are unchanged, so hot lookups allocate nothing. */
+  private ownerRef(profile: ProfileId): OwnerRef {
+    const userIds = this.userIdsOf(profile);
+    const cached = this.refs.get(profile);
+    if (cached !== undefined && cached.userIds === userIds) return cached;
+    const ref = { id: profile, userIds };
+    if (this.refs.size >= this.cacheSize) this.refs.clear();
+    this.refs.set(profile, ref);
+    return ref;
+  }
+
   private userIdsOf(profile: ProfileId): string[] {
     const cached = this.userIds.get(profile);
     if (cached !== undefined) return cached;
@@ -355,6 +368,7 @@ export class SqliteStore implements Store {
   private forgetProfile(profile: ProfileId, identifiers: readonly IdentifierRow[], ws: string): void {
     for (const r of identifiers) this.owners.delete(this.ownerKey(ws, r.kind, r.value));
     this.userIds.delete(profile);
+    this.refs.delete(profile);
   }
 
   private readonly tx: AppendTx = {
@@ -367,7 +381,7 @@ export class SqliteStore implements Store {
         profile = asProfileId(row.profile_id);
         this.remember(key, profile);
       }
-      return { id: profile, userIds: this.userIdsOf(profile) };
+      return this.ownerRef(profile);
     },
     createProfile: async (ws, at) => {
       const id = asProfileId(uuid7(at));
