@@ -101,9 +101,20 @@ export async function trackingRoutes(app: FastifyInstance, deps: TrackingDeps): 
     // Segment clients send JSON with various content types (text/plain from beacons), maybe gzipped.
     scope.removeAllContentTypeParsers();
     // A body sent without any content type (curl -d, some HTTP clients) is read as JSON too.
-    scope.addHook('onRequest', async (req) => {
+    // Browser SDKs post from the site's own origin: the write key is public by design, so any
+    // origin may call the tracking API (CORS).
+    scope.addHook('onRequest', async (req, reply) => {
       if (req.headers['content-type'] === undefined) req.headers['content-type'] = 'application/json';
+      reply.header('access-control-allow-origin', '*');
     });
+    scope.options('/v1/*', async (_req, reply) =>
+      reply
+        .header('access-control-allow-methods', 'POST, OPTIONS')
+        .header('access-control-allow-headers', 'Content-Type, Authorization, Content-Encoding')
+        .header('access-control-max-age', '86400')
+        .status(204)
+        .send(),
+    );
     scope.addContentTypeParser(
       '*',
       { parseAs: 'buffer', bodyLimit: limits.maxRequestBytes },

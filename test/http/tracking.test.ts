@@ -64,6 +64,32 @@ describe('tracking API', () => {
     await server?.close();
   });
 
+  it('lets browser SDKs on any origin call the tracking API (CORS preflight and responses)', async () => {
+    const pre = await fetch(`${url}/v1/batch`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://shop.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type,authorization',
+      },
+    });
+    assert.equal(pre.status, 204);
+    assert.equal(pre.headers.get('access-control-allow-origin'), '*');
+    assert.match(pre.headers.get('access-control-allow-methods') ?? '', /POST/);
+    assert.match(pre.headers.get('access-control-allow-headers') ?? '', /authorization/i);
+    const r = await fetch(`${url}/v1/track`, {
+      method: 'POST',
+      headers: {
+        origin: 'https://shop.example',
+        authorization: basicAuth(WRITE_KEY),
+        'content-type': 'text/plain',
+      },
+      body: JSON.stringify({ anonymousId: uid('cors'), event: 'Page Loaded' }),
+    });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('access-control-allow-origin'), '*');
+  });
+
   describe('each call type stores an event with the documented shape', () => {
     const context = { ip: '203.0.113.9', locale: 'de-DE', library: { name: 'test-suite', version: '1.0.0' } };
     const integrations = { All: true, Mixpanel: false };
