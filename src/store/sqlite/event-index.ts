@@ -141,7 +141,9 @@ function prepare(db: Database) {
     maxSeq: db.prepare('SELECT max(seq) FROM events').pluck(),
     tailKeys: s<[number]>('SELECT seq, source_id, message_id FROM events WHERE seq > ?'),
     messageSeqs: db.prepare<[number]>('SELECT seq FROM message_ids WHERE message_hash = ?').pluck(),
-    firstMessageSeq: db.prepare<[number]>('SELECT seq FROM message_ids WHERE message_hash = ? LIMIT 1').pluck(),
+    firstMessageSeq: db
+      .prepare<[number]>('SELECT seq FROM message_ids WHERE message_hash = ? LIMIT 1')
+      .pluck(),
     indexProfiles: s<[number, number]>(
       `INSERT OR IGNORE INTO profile_events (profile_hash, ts, seq)
        SELECT profile_hash(profile_id), ts, seq FROM events WHERE seq > ? AND seq <= ? ORDER BY 1, 2, 3`,
