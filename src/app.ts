@@ -8,6 +8,7 @@ import { ApiDocs } from './http/api-docs.ts';
 import { installErrorHandler } from './http/errors.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { trackingRoutes } from './http/tracking-routes.ts';
+import { IdentitySettings } from './ingest/identity-settings.ts';
 import { IngestService } from './ingest/ingest-service.ts';
 import { hashSecret, SourceDirectory } from './ingest/sources.ts';
 import { DEFAULT_LIMITS } from './ingest/validate.ts';
@@ -83,7 +84,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await store.setSetting(ws, DEFAULT_SOURCE_SETTING, 'true');
   }
 
-  const ingest = new IngestService(store, () => config.identity, {
+  const identity = new IdentitySettings(store, config.identity);
+  await identity.load(ws, config.identityOverrides);
+  const ingest = new IngestService(store, (w) => identity.get(w), {
     maxCommitEvents: config.maxCommitEvents,
     observer: {
       committed(events, _requests, seconds) {
@@ -98,6 +101,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     forceCloseConnections: 'idle',
+    // Unknown fields are an error, not silently dropped.
+    ajv: { customOptions: { removeAdditional: false } },
     return503OnClosing: true,
   });
   log = http.log;
@@ -157,7 +162,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     now,
     limits: { ...DEFAULT_LIMITS, maxRequestBytes: 500 * 1024 },
   });
-  await adminRoutes(http, { store, sources, docs, workspace: ws, adminTokenHash });
+  await adminRoutes(http, { store, sources, identity, docs, workspace: ws, adminTokenHash });
   await http.ready();
   ready = true;
 

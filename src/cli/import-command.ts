@@ -6,6 +6,7 @@ import { parse as parseCsv } from 'csv-parse';
 import { loadConfig } from '../config/config.ts';
 import type { JsonObject, NormalizedEvent } from '../core/event.ts';
 import { asSourceId, DEFAULT_WORKSPACE, type SourceId } from '../core/ids.ts';
+import { IdentitySettings } from '../ingest/identity-settings.ts';
 import { IngestService } from '../ingest/ingest-service.ts';
 import type { NormalizeContext } from '../ingest/normalize.ts';
 import { prepareMessages } from '../ingest/prepare.ts';
@@ -251,7 +252,9 @@ export function importCommand(): Command {
       }
 
       // Pass 2: store, a chunk per commit, several chunks queued so commits stay full.
-      const ingest = new IngestService(store, () => config.identity, { maxCommitEvents: 20_000 });
+      const identity = new IdentitySettings(store, config.identity);
+      await identity.load(DEFAULT_WORKSPACE, config.identityOverrides);
+      const ingest = new IngestService(store, (w) => identity.get(w), { maxCommitEvents: 20_000 });
       const importing = new Progress('importing', size);
       let stored = 0;
       let duplicates = 0;

@@ -1,4 +1,5 @@
 import { join, resolve } from 'node:path';
+import { isIdentifierTraitName } from '../core/identity.ts';
 import type { IdentityConfig } from '../store/port.ts';
 
 /** Thrown when a flag or environment variable has a value the product cannot use. */
@@ -21,6 +22,8 @@ export interface Config {
   readonly writeKey: string | null;
   readonly logLevel: LogLevel;
   readonly identity: IdentityConfig;
+  /** The identity settings given explicitly by flag or environment; they overwrite stored ones. */
+  readonly identityOverrides: Partial<IdentityConfig>;
   /** Largest number of events written in one group commit. */
   readonly maxCommitEvents: number;
 }
@@ -93,9 +96,8 @@ export function loadConfig(flags: ConfigInput, env: NodeJS.ProcessEnv): Config {
           .map((s) => s.trim())
           .filter((s) => s !== '');
   for (const t of identifierTraits) {
-    if (!/^[A-Za-z_][\w.-]{0,63}$/.test(t) || t === 'user_id' || t === 'anonymous_id') {
+    if (!isIdentifierTraitName(t))
       throw new ConfigError(`identifier trait '${t}' is not a usable trait name`);
-    }
   }
 
   const adminToken = env.CONCIERGE_ADMIN_TOKEN || null;
@@ -116,6 +118,10 @@ export function loadConfig(flags: ConfigInput, env: NodeJS.ProcessEnv): Config {
     writeKey,
     logLevel: levelRaw as LogLevel,
     identity: { identifierTraits, maxUserIdsPerProfile },
+    identityOverrides: {
+      ...(traitsRaw !== undefined ? { identifierTraits } : {}),
+      ...(maxRaw !== undefined ? { maxUserIdsPerProfile } : {}),
+    },
     maxCommitEvents: 5_000,
   };
 }

@@ -89,3 +89,7 @@ export function planIdentity(
   }
   return { target: target?.id ?? null, merge, attach, refused };
 }
+
+/** Trait names usable as identifiers: plain names, and not the two built-in kinds. */
+export const isIdentifierTraitName = (name: string): boolean =>
+  /^[A-Za-z_][\w.-]{0,63}$/.test(name) && name !== 'user_id' && name !== 'anonymous_id';

@@ -2,6 +2,11 @@ import { timingSafeEqual } from 'node:crypto';
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { asProfileId, type WorkspaceId } from '../core/ids.ts';
+import {
+  type IdentitySettings,
+  IdentitySettingsPatch,
+  InvalidIdentitySettingsError,
+} from '../ingest/identity-settings.ts';
 import { hashSecret, type SourceDirectory } from '../ingest/sources.ts';
 import type { Store } from '../store/port.ts';
 import { parseCursor } from '../store/rows.ts';
@@ -10,6 +15,7 @@ import { adminError } from './errors.ts';
 
 export interface AdminDeps {
   readonly store: Store;
+  readonly identity: IdentitySettings;
   readonly sources: SourceDirectory;
   readonly docs: ApiDocs;
   readonly workspace: WorkspaceId;
@@ -106,7 +112,9 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
         },
       },
       async (req) => {
-        const q = req.query;
+        const q = req.query as Record<string, string | undefined>;
+        // Any identifier trait of the workspace (email by default, phone if configured…) works too.
+        const traitKind = deps.identity.get(ws).identifierTraits.find((t) => typeof q[t] === 'string');
         const [kind, value] =
           q.userId !== undefined
             ? ['user_id', q.userId]
@@ -114,9 +122,15 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
               ? ['anonymous_id', q.anonymousId]
               : q.email !== undefined
                 ? ['email', q.email]
-                : [null, null];
-        if (kind === null || value === null) {
-          throw adminError(400, 'bad_request', 'give one of userId, anonymousId or email');
+                : traitKind !== undefined
+                  ? [traitKind, q[traitKind]]
+                  : [null, undefined];
+        if (kind === null || value === undefined) {
+          throw adminError(
+            400,
+            'bad_request',
+            'give one of userId, anonymousId, email or another identifier trait',
+          );
         }
         const p = await store.findProfile(ws, kind, value);
         if (!p) throw adminError(404, 'not_found', `no profile with ${Object.keys(q)[0]} '${value}'`);
@@ -251,6 +265,46 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       async (req) => {
         const { source, writeKey } = await deps.sources.create(ws, req.body.name);
         return { ...source, writeKey };
+      },
+    );
+
+    const IdentityShape = Type.Object({
+      identifierTraits: Type.Array(Type.String()),
+      maxUserIdsPerProfile: Type.Integer(),
+    });
+    route<unknown, unknown, unknown>(
+      {
+        method: 'GET',
+        url: '/api/settings/identity',
+        summary: 'The workspace’s identity rules: identifier traits and the user-id limit',
+        tag: 'Settings',
+        auth: 'admin',
+        responses: { 200: { description: 'The rules in force.', schema: IdentityShape }, ...common },
+      },
+      async () => deps.identity.get(ws),
+    );
+
+    route<unknown, unknown, Static<typeof IdentitySettingsPatch>>(
+      {
+        method: 'PUT',
+        url: '/api/settings/identity',
+        summary: 'Change the identity rules; they apply to events received from now on',
+        tag: 'Settings',
+        auth: 'admin',
+        body: IdentitySettingsPatch,
+        responses: {
+          200: { description: 'The rules now in force.', schema: IdentityShape },
+          400: { description: 'A value that cannot be used.', schema: ErrorShape },
+          ...common,
+        },
+      },
+      async (req) => {
+        try {
+          return await deps.identity.update(ws, req.body);
+        } catch (err) {
+          if (err instanceof InvalidIdentitySettingsError) throw adminError(400, 'bad_request', err.message);
+          throw err;
+        }
       },
     );
 
