@@ -4,12 +4,14 @@
  * SQLite insert rate of the same rows as the storage limit, and `concierge import` of NDJSON.
  *
  *   npm run bench:ingest [-- --seconds 15 --connections 32 --import-events 1000000]
+ *   npm run bench:ingest -- --postgres postgres://postgres@127.0.0.1:5432/postgres   (adds a Postgres run)
  */
 import { spawnSync } from 'node:child_process';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import { Pool } from 'undici';
 import { asSourceId, DEFAULT_WORKSPACE } from '../src/core/ids.ts';
 import { normalizeMessage } from '../src/ingest/normalize.ts';
@@ -23,6 +25,7 @@ const { values: args } = parseArgs({
     users: { type: 'string', default: '100000' },
     'import-events': { type: 'string', default: '1000000' },
     skip: { type: 'string', default: '' },
+    postgres: { type: 'string', default: '' },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -200,6 +203,27 @@ if (!skip.has('batch')) {
     results.batchP99 = percentile(r.latencies, 99);
   } finally {
     await server.stop();
+  }
+}
+
+if (args.postgres !== '') {
+  // The same /v1/batch run on the Postgres store, in a database made for it and dropped after.
+  const admin = new pg.Client({ connectionString: args.postgres });
+  await admin.connect();
+  const db = `concierge_bench_${process.pid}`;
+  await admin.query(`CREATE DATABASE ${db}`);
+  const url = new URL(args.postgres);
+  url.pathname = `/${db}`;
+  const server = await startServer({ CONCIERGE_STORE: url.toString() });
+  try {
+    await prefill(server.url);
+    await load(server.url, '/v1/batch', 100, 2);
+    const r = await load(server.url, '/v1/batch', 100, SECONDS);
+    report('POST /v1/batch on Postgres (100 events/request)', r, 'events');
+  } finally {
+    await server.stop();
+    await admin.query(`DROP DATABASE IF EXISTS ${db}`);
+    await admin.end();
   }
 }
 
