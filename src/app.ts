@@ -6,6 +6,7 @@ import { DEFAULT_WORKSPACE, type WorkspaceId } from './core/ids.ts';
 import { adminRoutes } from './http/admin-routes.ts';
 import { ApiDocs } from './http/api-docs.ts';
 import { installErrorHandler } from './http/errors.ts';
+import { homePage } from './http/home-page.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { trackingRoutes } from './http/tracking-routes.ts';
 import { IdentitySettings } from './ingest/identity-settings.ts';
@@ -137,6 +138,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   http.get('/openapi.json', async () => docs.document(VERSION));
+  http.get('/', async (_req, reply) => {
+    const counts = await store.counts(ws);
+    return reply
+      .type('text/html; charset=utf-8')
+      .send(homePage({ version: VERSION, store: store.kind, ...counts }));
+  });
   docs.add({
     method: 'GET',
     url: '/healthz',

@@ -64,6 +64,17 @@ describe('tracking API', () => {
     await server?.close();
   });
 
+  it('shows a page at / saying it runs, with the stored counts and links to the APIs', async () => {
+    const before = await status(url);
+    const r = await fetch(`${url}/`);
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get('content-type') ?? '', /text\/html/);
+    const html = await r.text();
+    assert.match(html, /Concierge is running/);
+    assert.match(html, new RegExp(`<dt>Events</dt><dd>${before.events.toLocaleString('en')}</dd>`));
+    assert.match(html, /href="\/openapi.json"/);
+  });
+
   it('lets browser SDKs on any origin call the tracking API (CORS preflight and responses)', async () => {
     const pre = await fetch(`${url}/v1/batch`, {
       method: 'OPTIONS',
