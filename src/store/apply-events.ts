@@ -59,6 +59,7 @@ async function identifiersOf(tx: AppendTx, ev: NormalizedEvent, cfg: IdentityCon
     }
   }
   // An alias whose previousId is also its anonymousId names one identifier twice.
+  if (ev.type !== 'alias' && ev.type !== 'identify') return ids;
   const seen = new Set<string>();
   return ids.filter((id) => {
     const key = identifierKey(id);
@@ -99,11 +100,16 @@ export async function resolveProfile(
 ): Promise<ProfileId> {
   const ws = ev.workspaceId;
   const ids = await identifiersOf(tx, ev, cfg);
+  const found: (OwnerRef | null)[] = [];
+  for (const id of ids) found.push(await tx.ownerOf(ws, id));
+  // The usual case: every identifier is known and points at one profile; nothing to decide.
+  const first = found[0];
+  if (first && found.every((o) => o !== null && o.id === first.id)) return first.id;
   const owners = new Map<string, OwnerRef>();
-  for (const id of ids) {
-    const owner = await tx.ownerOf(ws, id);
-    if (owner !== null) owners.set(identifierKey(id), owner);
-  }
+  ids.forEach((id, i) => {
+    const owner = found[i];
+    if (owner) owners.set(identifierKey(id), owner);
+  });
   const plan = planIdentity(ids, owners, cfg);
   if (plan.refused.length > 0) onRefused?.(ws, plan.refused);
   const at = ev.receivedAt;
