@@ -7,13 +7,12 @@ import type { AppendTx, TraitColumn } from '../apply-events.ts';
 import { toVersioned } from '../rows.ts';
 import { uuid7 } from '../uuid7.ts';
 import { type AppendPlan, groupKey, messageKey, ownerKey } from './append-plan.ts';
-import { boolArray, int8Array, textArray } from './binary-arrays.ts';
-import { BEGIN, type Queryable, run, type StatementName } from './statements.ts';
+import { encodeWrites, type GroupState, type ProfileState } from './append-writes.ts';
+import { boolArray, textArray } from './binary-arrays.ts';
+import { BEGIN, type Queryable, run } from './statements.ts';
 
 type VersionedRow = { traits: JsonObject; trait_versions: JsonObject };
 type StateRow = VersionedRow & { id: string; consent: JsonObject; consent_versions: JsonObject };
-/** A buffered write: a statement and its parameters. */
-type Write = [StatementName, unknown[]];
 /** Traits, trait versions, consent, consent versions. */
 type StateJson = [JsonObject, JsonObject, JsonObject, JsonObject];
 type OwnerRow = { n: number | null; profile_id: string; user_ids: string[] | null; state: StateJson | null };
@@ -23,30 +22,6 @@ type OwnerRow = { n: number | null; profile_id: string; user_ids: string[] | nul
  * which takes longer than running them: not here.
  */
 const BEGIN_APPEND = `${BEGIN}; SET LOCAL jit = off`;
-
-/** What one transaction knows and has changed about a profile. */
-interface ProfileState {
-  /** The workspace of a profile created in this transaction (not yet in the table); else null. */
-  readonly newIn: WorkspaceId | null;
-  readonly createdAt: number;
-  /** The latest `at` this transaction touched the profile with (updated_at = max(updated_at, it)). */
-  touchedAt: number | null;
-  /** Undefined until loaded. */
-  traits: VersionedTraits | undefined;
-  consent: VersionedTraits | undefined;
-  traitsDirty: boolean;
-  consentDirty: boolean;
-}
-
-interface GroupState {
-  readonly ws: WorkspaceId;
-  readonly groupId: string;
-  traits: VersionedTraits;
-  exists: boolean;
-  dirty: boolean;
-  createdAt: number;
-  updatedAt: number;
-}
 
 const loadedGroup = (ws: WorkspaceId, groupId: string, row: VersionedRow | undefined): GroupState => ({
   ws,
@@ -395,12 +370,16 @@ export class PgAppend implements AppendTx {
    */
   async commit(): Promise<void> {
     await Promise.all(this.later);
-    const writes = [
-      ...this.profileWrites(),
-      ...this.identifierWrites(),
-      ...this.groupWrites(),
-      ...this.eventWrites(),
-    ];
+    const writes = encodeWrites({
+      plan: this.plan!,
+      profiles: this.profiles,
+      folds: this.folds,
+      identifiers: this.newIdentifiers,
+      groups: this.groups.values(),
+      links: this.newLinks,
+      events: this.newEvents,
+      resolve: (profile) => this.resolve(profile),
+    });
     const sent = writes.map(([name, values]) => run(this.db, name, values));
     sent.push(this.db.query('COMMIT'));
     const results = await Promise.allSettled(sent);
@@ -424,139 +403,5 @@ export class PgAppend implements AppendTx {
       });
     }
     throw err;
-  }
-
-  private profileWrites(): Write[] {
-    const writes: Write[] = [];
-    const created: ProfileId[] = [];
-    const updated: ProfileId[] = [];
-    for (const [id, s] of this.profiles) {
-      if (s.newIn !== null) created.push(id);
-      else if (s.touchedAt !== null || s.traitsDirty || s.consentDirty) updated.push(id);
-    }
-    if (created.length > 0) {
-      const states = created.map((id) => this.profiles.get(id)!);
-      writes.push([
-        'insertProfiles',
-        [
-          textArray(created),
-          textArray(states.map((s) => s.newIn)),
-          textArray(states.map((s) => JSON.stringify((s.traits ?? EMPTY_TRAITS).values))),
-          textArray(states.map((s) => JSON.stringify((s.traits ?? EMPTY_TRAITS).versions))),
-          textArray(states.map((s) => JSON.stringify((s.consent ?? EMPTY_TRAITS).values))),
-          textArray(states.map((s) => JSON.stringify((s.consent ?? EMPTY_TRAITS).versions))),
-          int8Array(states.map((s) => s.createdAt)),
-          int8Array(states.map((s) => Math.max(s.createdAt, s.touchedAt ?? s.createdAt))),
-        ],
-      ]);
-    }
-    if (this.folds.length > 0) {
-      // Each merged profile goes straight to the survivor, also when it was merged into a profile
-      // that was merged in turn later in the commit.
-      const folds = this.folds;
-      writes.push([
-        'fold',
-        [
-          textArray(folds.map((f) => f.from)),
-          textArray(folds.map((f) => this.resolve(f.from))),
-          textArray(folds.map((f) => f.ws)),
-          int8Array(folds.map((f) => f.at)),
-        ],
-      ]);
-    }
-    if (updated.length > 0) {
-      const json = (t: VersionedTraits | undefined, dirty: boolean, part: 'values' | 'versions') =>
-        t !== undefined && dirty ? JSON.stringify(t[part]) : null;
-      const states = updated.map((id) => this.profiles.get(id)!);
-      writes.push([
-        'updateProfiles',
-        [
-          textArray(updated),
-          textArray(states.map((s) => json(s.traits, s.traitsDirty, 'values'))),
-          textArray(states.map((s) => json(s.traits, s.traitsDirty, 'versions'))),
-          textArray(states.map((s) => json(s.consent, s.consentDirty, 'values'))),
-          textArray(states.map((s) => json(s.consent, s.consentDirty, 'versions'))),
-          int8Array(states.map((s) => s.touchedAt)),
-        ],
-      ]);
-    }
-    return writes;
-  }
-
-  private identifierWrites(): Write[] {
-    const rows = this.newIdentifiers;
-    if (rows.length === 0) return [];
-    return [
-      [
-        'insertIdentifiers',
-        [
-          textArray(rows.map((r) => r.ws)),
-          textArray(rows.map((r) => r.id.kind)),
-          textArray(rows.map((r) => r.id.value)),
-          textArray(rows.map((r) => this.resolve(r.profile))),
-          int8Array(rows.map((r) => r.at)),
-        ],
-      ],
-    ];
-  }
-
-  private groupWrites(): Write[] {
-    const writes: Write[] = [];
-    const groups = [...this.groups.values()].filter((g) => g.dirty);
-    if (groups.length > 0) {
-      writes.push([
-        'upsertGroups',
-        [
-          textArray(groups.map((g) => g.ws)),
-          textArray(groups.map((g) => g.groupId)),
-          textArray(groups.map((g) => JSON.stringify(g.traits.values))),
-          textArray(groups.map((g) => JSON.stringify(g.traits.versions))),
-          int8Array(groups.map((g) => g.createdAt)),
-          int8Array(groups.map((g) => g.updatedAt)),
-        ],
-      ]);
-    }
-    if (this.newLinks.length > 0) {
-      const links = new Map<string, { ws: WorkspaceId; groupId: string; profile: ProfileId }>();
-      for (const l of this.newLinks) {
-        const profile = this.resolve(l.profile);
-        links.set(`${profile}\u0000${l.groupId}`, { ...l, profile });
-      }
-      const rows = [...links.values()];
-      writes.push([
-        'linkGroups',
-        [
-          textArray(rows.map((r) => r.profile)),
-          textArray(rows.map((r) => r.groupId)),
-          textArray(rows.map((r) => r.ws)),
-        ],
-      ]);
-    }
-    return writes;
-  }
-
-  private eventWrites(): Write[] {
-    const rows = this.newEvents;
-    if (rows.length === 0) return [];
-    const profiles = textArray(rows.map((r) => this.resolve(r.profile)));
-    const { count, before, after } = this.plan!.eventColumns;
-    // Every event of the commit is new, in order: its columns are encoded already.
-    if (rows.length === count) return [['insertEvents', [...before, profiles, ...after]]];
-    return [
-      [
-        'insertEvents',
-        [
-          textArray(rows.map((r) => r.ev.workspaceId)),
-          textArray(rows.map((r) => r.ev.sourceId)),
-          textArray(rows.map((r) => r.ev.messageId)),
-          profiles,
-          textArray(rows.map((r) => r.ev.type)),
-          textArray(rows.map((r) => r.ev.name)),
-          int8Array(rows.map((r) => r.ev.timestamp)),
-          int8Array(rows.map((r) => r.ev.receivedAt)),
-          textArray(rows.map((r) => r.ev.bodyJson)),
-        ],
-      ],
-    ];
   }
 }
