@@ -147,11 +147,11 @@ export class PostgresStore implements Store {
   }
 
   /** Runs `work` in one transaction on one pooled connection; rolls back if it throws. */
-  private async transaction<T>(work: (db: PoolClient) => Promise<T>): Promise<T> {
+  private async transaction<T>(work: (db: PoolClient) => Promise<T>, begin: string = BEGIN): Promise<T> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
     try {
-      await client.query(BEGIN);
+      await client.query(begin);
       const result = await work(client);
       await client.query('COMMIT');
       return result;
@@ -286,35 +286,21 @@ export class PostgresStore implements Store {
   }
 
   async exportProfile(ws: WorkspaceId, id: ProfileId): Promise<ProfileExport | null> {
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
-    try {
-      // One snapshot for the whole export.
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    // One snapshot for the whole export.
+    return this.transaction(async (client) => {
       const { rows } = await run<ProfileReadRow>(client, 'profileById', [ws, id]);
       const row = rows[0];
-      let result: ProfileExport | null = null;
-      if (row) {
-        const merged = await run<{ from_id: string }>(client, 'mergedFrom', [row.id]);
-        const events = await run<EventRow>(client, 'eventsAll', [row.id]);
-        const groups = await run<{ group_id: string; traits: JsonObject }>(client, 'groupsOf', [ws, row.id]);
-        result = {
-          profile: this.toProfile(row),
-          mergedProfileIds: merged.rows.map((r) => asProfileId(r.from_id)),
-          events: events.rows.map(toStoredEvent),
-          groups: groups.rows.map((g) => ({ groupId: g.group_id, traits: g.traits })),
-        };
-      }
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch((e: unknown) => {
-        broken = e instanceof Error ? e : new Error(String(e));
-      });
-      throw err;
-    } finally {
-      client.release(broken);
-    }
+      if (!row) return null;
+      const merged = await run<{ from_id: string }>(client, 'mergedFrom', [row.id]);
+      const events = await run<EventRow>(client, 'eventsAll', [row.id]);
+      const groups = await run<{ group_id: string; traits: JsonObject }>(client, 'groupsOf', [ws, row.id]);
+      return {
+        profile: this.toProfile(row),
+        mergedProfileIds: merged.rows.map((r) => asProfileId(r.from_id)),
+        events: events.rows.map(toStoredEvent),
+        groups: groups.rows.map((g) => ({ groupId: g.group_id, traits: g.traits })),
+      };
+    }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   }
 
   async eraseProfile(ws: WorkspaceId, id: ProfileId): Promise<ErasureReport | null> {
