@@ -3,7 +3,7 @@ import { type OwnerRef, planIdentity, type RefusedLink } from '../core/identity.
 import type { ProfileId, WorkspaceId } from '../core/ids.ts';
 import { type Identifier, identifierKey } from '../core/profile.ts';
 import { applyTraits, mergeVersionedTraits, type VersionedTraits } from '../core/traits.ts';
-import type { AppendOutcome, IdentityConfig } from './port.ts';
+import type { AppendOutcome, CommitChanges, IdentityConfig } from './port.ts';
 
 /** Which versioned JSON column of a profile. */
 export type TraitColumn = 'traits' | 'consent';
@@ -29,6 +29,31 @@ export interface AppendTx {
   upsertGroup(ev: NormalizedEvent, profile: ProfileId): Promise<void>;
   /** False when (source, messageId) is already stored. */
   insertEvent(ev: NormalizedEvent, profile: ProfileId): Promise<boolean>;
+}
+
+/** Collects a commit's `CommitChanges` while `applyEvents` runs. */
+export class ChangeCollector {
+  readonly profiles: (ProfileId | null)[] = [];
+  readonly merges: { from: ProfileId; into: ProfileId; at: number }[] = [];
+  private readonly traitsChanged = new Map<ProfileId, WorkspaceId>();
+
+  traitsOf(ws: WorkspaceId, profile: ProfileId): void {
+    this.traitsChanged.set(profile, ws);
+  }
+
+  merged(from: ProfileId, into: ProfileId): void {
+    this.merges.push({ from, into, at: this.profiles.length });
+    this.traitsChanged.delete(from);
+  }
+
+  /** Reads the changed profiles' traits as the transaction leaves them. */
+  async finish(tx: AppendTx): Promise<CommitChanges> {
+    const traits: CommitChanges['traits'] = [];
+    for (const [profile, ws] of this.traitsChanged) {
+      traits.push([profile, (await tx.loadTraits(ws, profile, 'traits')).values]);
+    }
+    return { profiles: this.profiles, merges: this.merges, traits };
+  }
 }
 
 /** Receives identity merges the rules refused, for logs and metrics. */
@@ -69,12 +94,20 @@ async function identifiersOf(tx: AppendTx, ev: NormalizedEvent, cfg: IdentityCon
   });
 }
 
-async function foldTraits(tx: AppendTx, ws: WorkspaceId, from: ProfileId, into: ProfileId, at: number) {
+async function foldTraits(
+  tx: AppendTx,
+  ws: WorkspaceId,
+  from: ProfileId,
+  into: ProfileId,
+  at: number,
+  changes: ChangeCollector | undefined,
+) {
   for (const column of ['traits', 'consent'] as const) {
     const a = await tx.loadTraits(ws, into, column);
     const b = await tx.loadTraits(ws, from, column);
     if (Object.keys(b.versions).length > 0) {
       await tx.saveTraits(ws, into, column, mergeVersionedTraits(a, b), at);
+      if (column === 'traits') changes?.traitsOf(ws, into);
     }
   }
 }
@@ -85,10 +118,13 @@ async function updateColumn(
   profile: ProfileId,
   column: TraitColumn,
   incoming: Record<string, unknown>,
+  changes: ChangeCollector | undefined,
 ) {
   const current = await tx.loadTraits(ev.workspaceId, profile, column);
   const next = applyTraits(current, incoming, [ev.timestamp, ev.messageId]);
-  if (next !== current) await tx.saveTraits(ev.workspaceId, profile, column, next, ev.receivedAt);
+  if (next === current) return;
+  await tx.saveTraits(ev.workspaceId, profile, column, next, ev.receivedAt);
+  if (column === 'traits') changes?.traitsOf(ev.workspaceId, profile);
 }
 
 /** Resolves the event's profile, applying merges and new identifiers. */
@@ -97,6 +133,7 @@ export async function resolveProfile(
   ev: NormalizedEvent,
   cfg: IdentityConfig,
   onRefused?: RefusalSink,
+  changes?: ChangeCollector,
 ): Promise<ProfileId> {
   const ws = ev.workspaceId;
   const ids = await identifiersOf(tx, ev, cfg);
@@ -115,8 +152,9 @@ export async function resolveProfile(
   const at = ev.receivedAt;
   const target = plan.target ?? (await tx.createProfile(ws, at));
   for (const from of plan.merge) {
-    await foldTraits(tx, ws, from, target, at);
+    await foldTraits(tx, ws, from, target, at, changes);
     await tx.fold(ws, from, target, at);
+    changes?.merged(from, target);
   }
   for (const id of plan.attach) await tx.attach(ws, target, id, at);
   return target;
@@ -132,22 +170,25 @@ export async function applyEvents(
   groups: readonly (readonly NormalizedEvent[])[],
   identity: (ws: WorkspaceId) => IdentityConfig,
   onRefused?: RefusalSink,
+  changes?: ChangeCollector,
 ): Promise<AppendOutcome[]> {
   const outcomes: AppendOutcome[] = [];
   for (const group of groups) {
     let stored = 0;
     let duplicates = 0;
     for (const ev of group) {
-      const profile = await resolveProfile(tx, ev, identity(ev.workspaceId), onRefused);
+      const profile = await resolveProfile(tx, ev, identity(ev.workspaceId), onRefused, changes);
       if (!(await tx.insertEvent(ev, profile))) {
         duplicates++;
+        changes?.profiles.push(null);
         continue;
       }
       stored++;
+      changes?.profiles.push(profile);
       if (ev.type === 'identify' && Object.keys(ev.traits).length > 0) {
-        await updateColumn(tx, ev, profile, 'traits', ev.traits);
+        await updateColumn(tx, ev, profile, 'traits', ev.traits, changes);
       }
-      if (ev.consent !== null) await updateColumn(tx, ev, profile, 'consent', ev.consent);
+      if (ev.consent !== null) await updateColumn(tx, ev, profile, 'consent', ev.consent, changes);
       if (ev.type === 'group') await tx.upsertGroup(ev, profile);
     }
     outcomes.push({ stored, duplicates });

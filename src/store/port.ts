@@ -30,6 +30,34 @@ export interface EventPage {
   readonly cursor: string | null;
 }
 
+/**
+ * What one commit changed, for the parts of the engine that react to events (segments, journeys):
+ * they follow the log through these instead of reading it back.
+ */
+export interface CommitChanges {
+  /** For each input event in order (groups flattened): the profile it was stored under, or null for a duplicate. */
+  readonly profiles: (ProfileId | null)[];
+  /** Profiles merged into others, in order; `at` is the index of the event that merged them. */
+  readonly merges: { readonly from: ProfileId; readonly into: ProfileId; readonly at: number }[];
+  /** The traits, as committed, of each surviving profile whose traits this commit changed. */
+  readonly traits: [ProfileId, JsonObject][];
+}
+
+export interface AppendResult {
+  readonly outcomes: AppendOutcome[];
+  readonly changes: CommitChanges;
+}
+
+/** An event read back for a scan of the log: the profile is the one it belongs to now. */
+export interface ScannedEvent {
+  readonly seq: number;
+  readonly profileId: ProfileId;
+  readonly type: string;
+  readonly name: string | null;
+  readonly timestamp: number;
+  readonly body: JsonObject;
+}
+
 /** Everything held on one person. */
 export interface ProfileExport {
   readonly profile: Profile;
@@ -75,6 +103,30 @@ export interface Store {
     groups: readonly (readonly NormalizedEvent[])[],
     identity: (ws: WorkspaceId) => IdentityConfig,
   ): Promise<AppendOutcome[]>;
+
+  /** `appendEvents`, also reporting what the commit changed. */
+  appendWithChanges(
+    groups: readonly (readonly NormalizedEvent[])[],
+    identity: (ws: WorkspaceId) => IdentityConfig,
+  ): Promise<AppendResult>;
+
+  /** The highest event sequence number stored in the workspace (0 when none). */
+  maxSeq(ws: WorkspaceId): Promise<number>;
+  /**
+   * Events with `afterSeq < seq <= upToSeq` in sequence order, at most `limit`, each under the
+   * profile it belongs to now (after merges). `names`, when given, keeps only events with one of
+   * those names.
+   */
+  scanEvents(
+    ws: WorkspaceId,
+    range: { afterSeq: number; upToSeq: number; limit: number; names?: readonly string[] },
+  ): Promise<ScannedEvent[]>;
+  /** Profiles with id greater than `afterId` in id order, at most `limit`, with their traits. */
+  scanProfiles(
+    ws: WorkspaceId,
+    afterId: string,
+    limit: number,
+  ): Promise<{ id: ProfileId; traits: JsonObject }[]>;
 
   /** The profile owning an identifier (`user_id`, `anonymous_id` or an identifier trait). */
   findProfile(ws: WorkspaceId, kind: string, value: string): Promise<Profile | null>;

@@ -455,6 +455,63 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(bob.anonymousIds, ['anon-new']);
     });
 
+    test("a commit reports each event's profile, the merges and the changed traits; scans follow merges", async () => {
+      const ws = newWorkspace();
+      const emit = emitter(ws);
+      const first = await store.appendWithChanges(
+        [
+          [emit('track', { anonymousId: 'anon-1', event: 'Product Viewed', timestamp: at(1) })],
+          [emit('identify', { userId: 'u-1', traits: { plan: 'pro' }, timestamp: at(2) })],
+        ],
+        rules(),
+      );
+      const anon = first.changes.profiles[0]!;
+      const known = first.changes.profiles[1]!;
+      assert.notEqual(anon, known);
+      assert.deepEqual(first.changes.merges, []);
+      assert.deepEqual(first.changes.traits, [[known, { plan: 'pro' }]]);
+
+      const retry = emit('identify', { userId: 'u-1', anonymousId: 'anon-1', timestamp: at(3) });
+      const second = await store.appendWithChanges(
+        [[emit('track', { userId: 'u-1', event: 'Order Completed', timestamp: at(4) }), retry, retry]],
+        rules(),
+      );
+      assert.deepEqual(second.outcomes, [{ stored: 2, duplicates: 1 }]);
+      assert.deepEqual(second.changes.profiles, [known, known, null]);
+      assert.deepEqual(second.changes.merges, [{ from: anon, into: known, at: 1 }]);
+
+      const upTo = await store.maxSeq(ws);
+      const all = await store.scanEvents(ws, { afterSeq: 0, upToSeq: upTo, limit: 100 });
+      assert.equal(all.length, 4);
+      assert.ok(
+        all.every((e) => e.profileId === known),
+        'events of the merged profile scan under the survivor',
+      );
+      assert.deepEqual(
+        all.map((e) => e.seq),
+        [...all.map((e) => e.seq)].sort((a, b) => a - b),
+      );
+      assert.equal(all[0]!.body.event, 'Product Viewed');
+      const named = await store.scanEvents(ws, {
+        afterSeq: 0,
+        upToSeq: upTo,
+        limit: 100,
+        names: ['Order Completed'],
+      });
+      assert.deepEqual(
+        named.map((e) => [e.name, e.timestamp]),
+        [['Order Completed', Date.parse(at(4))]],
+      );
+      const paged = await store.scanEvents(ws, { afterSeq: all[1]!.seq, upToSeq: all[2]!.seq, limit: 100 });
+      assert.deepEqual(
+        paged.map((e) => e.seq),
+        [all[2]!.seq],
+      );
+      assert.deepEqual(await store.scanProfiles(ws, '', 10), [{ id: known, traits: { plan: 'pro' } }]);
+      assert.deepEqual(await store.scanProfiles(ws, known, 10), []);
+      assert.equal(await store.maxSeq(newWorkspace()), 0);
+    });
+
     test('alias merges the previousId into the userId', async () => {
       const ws = newWorkspace();
       const emit = emitter(ws);

@@ -4,13 +4,15 @@ import pg from 'pg';
 import type { JsonObject, NormalizedEvent } from '../../core/event.ts';
 import { asProfileId, asSourceId, asWorkspaceId, type ProfileId, type WorkspaceId } from '../../core/ids.ts';
 import type { Profile } from '../../core/profile.ts';
-import { applyEvents, type RefusalSink } from '../apply-events.ts';
+import { applyEvents, ChangeCollector, type RefusalSink } from '../apply-events.ts';
 import type {
   AppendOutcome,
+  AppendResult,
   ErasureReport,
   EventPage,
   IdentityConfig,
   ProfileExport,
+  ScannedEvent,
   SourceRecord,
   Store,
   TimelineCursor,
@@ -53,6 +55,17 @@ const toSource = (r: SourceRow): SourceRecord => ({
   name: r.name,
   createdAt: new Date(Number(r.created_at)).toISOString(),
 });
+
+const NO_CHANGES = { profiles: [], merges: [], traits: [] };
+
+type ScanRow = {
+  seq: string;
+  profile_id: string;
+  type: string;
+  name: string | null;
+  ts: string;
+  body: Record<string, unknown>;
+};
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -203,21 +216,38 @@ export class PostgresStore implements Store {
     groups: readonly (readonly NormalizedEvent[])[],
     identity: (ws: WorkspaceId) => IdentityConfig,
   ): Promise<AppendOutcome[]> {
-    if (groups.every((g) => g.length === 0)) return groups.map(() => ({ stored: 0, duplicates: 0 }));
+    return (await this.append(groups, identity, false)).outcomes;
+  }
+
+  appendWithChanges(
+    groups: readonly (readonly NormalizedEvent[])[],
+    identity: (ws: WorkspaceId) => IdentityConfig,
+  ): Promise<AppendResult> {
+    return this.append(groups, identity, true);
+  }
+
+  private async append(
+    groups: readonly (readonly NormalizedEvent[])[],
+    identity: (ws: WorkspaceId) => IdentityConfig,
+    withChanges: boolean,
+  ): Promise<AppendResult> {
+    if (groups.every((g) => g.length === 0)) {
+      return { outcomes: groups.map(() => ({ stored: 0, duplicates: 0 })), changes: NO_CHANGES };
+    }
     // Worked out from the events alone, while an earlier commit may still hold the connection.
     const plan = planAppend(groups, identity);
     return this.writes.run(async () => {
       if (this.checkStoredFor > 0) {
         this.checkStoredFor--;
-        return this.appendOnce(plan, groups, identity, true);
+        return this.appendOnce(plan, groups, identity, true, withChanges);
       }
       try {
-        return await this.appendOnce(plan, groups, identity, false);
+        return await this.appendOnce(plan, groups, identity, false, withChanges);
       } catch (err) {
         if (!(err instanceof StoredBefore)) throw err;
         // Retries come in bursts: look up stored message ids first for the next commits.
         this.checkStoredFor = CHECK_STORED_AFTER_DUPLICATE;
-        return this.appendOnce(plan, groups, identity, true);
+        return this.appendOnce(plan, groups, identity, true, withChanges);
       }
     });
   }
@@ -231,17 +261,26 @@ export class PostgresStore implements Store {
     groups: readonly (readonly NormalizedEvent[])[],
     identity: (ws: WorkspaceId) => IdentityConfig,
     checkStored: boolean,
-  ): Promise<AppendOutcome[]> {
+    withChanges: boolean,
+  ): Promise<AppendResult> {
     const refusals: Parameters<RefusalSink>[] = [];
     const client = await this.pool.connect();
     const tx = new PgAppend(client, this.schema);
     let broken: Error | undefined;
     try {
       await tx.begin(plan, checkStored);
-      const outcomes = await applyEvents(tx, groups, identity, (ws, refused) => refusals.push([ws, refused]));
+      const collector = withChanges ? new ChangeCollector() : undefined;
+      const outcomes = await applyEvents(
+        tx,
+        groups,
+        identity,
+        (ws, refused) => refusals.push([ws, refused]),
+        collector,
+      );
+      const changes = collector ? await collector.finish(tx) : NO_CHANGES;
       await tx.commit();
       for (const [ws, refused] of refusals) this.onRefused?.(ws, refused);
-      return outcomes;
+      return { outcomes, changes };
     } catch (err) {
       await tx.settle();
       await client.query('ROLLBACK').catch((e: unknown) => {
@@ -313,6 +352,48 @@ export class PostgresStore implements Store {
         return { profileId, events: rows[0]?.events ?? 0, identifiers: rows[0]?.identifiers ?? 0 };
       }),
     );
+  }
+
+  async maxSeq(ws: WorkspaceId): Promise<number> {
+    const { rows } = await run<{ max: string | null }>(this.pool, 'maxSeq', [ws]);
+    return Number(rows[0]?.max ?? 0);
+  }
+
+  async scanEvents(
+    ws: WorkspaceId,
+    range: { afterSeq: number; upToSeq: number; limit: number; names?: readonly string[] },
+  ): Promise<ScannedEvent[]> {
+    const { rows } =
+      range.names === undefined
+        ? await run<ScanRow>(this.pool, 'scanEvents', [ws, range.afterSeq, range.upToSeq, range.limit])
+        : await run<ScanRow>(this.pool, 'scanNamedEvents', [
+            ws,
+            range.afterSeq,
+            range.upToSeq,
+            range.limit,
+            range.names,
+          ]);
+    return rows.map((r) => ({
+      seq: Number(r.seq),
+      profileId: asProfileId(r.profile_id),
+      type: r.type,
+      name: r.name,
+      timestamp: Number(r.ts),
+      body: r.body,
+    }));
+  }
+
+  async scanProfiles(
+    ws: WorkspaceId,
+    afterId: string,
+    limit: number,
+  ): Promise<{ id: ProfileId; traits: JsonObject }[]> {
+    const { rows } = await run<{ id: string; traits: JsonObject }>(this.pool, 'scanProfiles', [
+      ws,
+      afterId,
+      limit,
+    ]);
+    return rows.map((r) => ({ id: asProfileId(r.id), traits: r.traits }));
   }
 
   async counts(ws: WorkspaceId): Promise<{ events: number; profiles: number }> {

@@ -122,6 +122,14 @@ const SQL = {
     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
                 $8::bigint[], $9::text[]) AS u(w, s, m, p, t, n, ts, ra, b)`,
 
+  // Merges move events to the surviving profile, so profile_id is always current.
+  maxSeq: 'SELECT max(seq) AS max FROM events WHERE workspace_id = $1',
+  scanEvents: `SELECT seq, profile_id, type, name, ts, body FROM events
+    WHERE seq > $2 AND seq <= $3 AND workspace_id = $1 ORDER BY seq LIMIT $4`,
+  scanNamedEvents: `SELECT seq, profile_id, type, name, ts, body FROM events
+    WHERE seq > $2 AND seq <= $3 AND workspace_id = $1 AND name = ANY($5::text[]) ORDER BY seq LIMIT $4`,
+  scanProfiles: 'SELECT id, traits FROM profiles WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3',
+
   ensureWorkspace:
     'INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING',
   getSetting: 'SELECT value FROM settings WHERE workspace_id = $1 AND key = $2',

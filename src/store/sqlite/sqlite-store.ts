@@ -7,13 +7,15 @@ import type { OwnerRef } from '../../core/identity.ts';
 import { asProfileId, asSourceId, asWorkspaceId, type ProfileId, type WorkspaceId } from '../../core/ids.ts';
 import type { Identifier, Profile } from '../../core/profile.ts';
 import { applyTraits, type VersionedTraits } from '../../core/traits.ts';
-import { type AppendTx, applyEvents, type RefusalSink } from '../apply-events.ts';
+import { type AppendTx, applyEvents, ChangeCollector, type RefusalSink } from '../apply-events.ts';
 import type {
   AppendOutcome,
+  AppendResult,
   ErasureReport,
   EventPage,
   IdentityConfig,
   ProfileExport,
+  ScannedEvent,
   SourceRecord,
   Store,
   TimelineCursor,
@@ -44,6 +46,10 @@ export interface SqliteOptions {
   /** Tail length at which the writer indexes the log at once (otherwise after a short idle). */
   readonly indexBatch?: number;
 }
+
+type ScanRow = { seq: number; profile_id: string; type: string; name: string | null; ts: number; body: string };
+
+const NO_CHANGES = { profiles: [], merges: [], traits: [] };
 
 type SourceRow = { id: string; workspace_id: string; name: string; created_at: number };
 const toSource = (r: SourceRow): SourceRecord => ({
@@ -154,6 +160,22 @@ export class SqliteStore implements Store {
       repointMerges: db.prepare('UPDATE profile_merges SET to_id = ? WHERE to_id = ?'),
       insertMerge: db.prepare(
         'INSERT OR REPLACE INTO profile_merges (from_id, workspace_id, to_id, merged_at) VALUES (?, ?, ?, ?)',
+      ),
+      maxSeq: db.prepare<[string], number | null>('SELECT max(seq) FROM events WHERE workspace_id = ?').pluck(),
+      // Events keep the profile id they were stored under; a merge recorded since names the survivor.
+      scanEvents: db.prepare<[string, number, number, number], ScanRow>(
+        `SELECT e.seq, coalesce(m.to_id, e.profile_id) AS profile_id, e.type, e.name, e.ts, e.body
+         FROM events e LEFT JOIN profile_merges m ON m.from_id = e.profile_id
+         WHERE e.workspace_id = ? AND e.seq > ? AND e.seq <= ? ORDER BY e.seq LIMIT ?`,
+      ),
+      scanNamedEvents: db.prepare<[string, number, number, string, number], ScanRow>(
+        `SELECT e.seq, coalesce(m.to_id, e.profile_id) AS profile_id, e.type, e.name, e.ts, e.body
+         FROM events e LEFT JOIN profile_merges m ON m.from_id = e.profile_id
+         WHERE e.workspace_id = ? AND e.seq > ? AND e.seq <= ?
+           AND e.name IN (SELECT value FROM json_each(?)) ORDER BY e.seq LIMIT ?`,
+      ),
+      scanProfiles: db.prepare<[string, string, number], { id: string; traits: string }>(
+        'SELECT id, traits FROM profiles WHERE workspace_id = ? AND id > ? ORDER BY id LIMIT ?',
       ),
       loadTraits: db.prepare<[string], { v: string; vv: string }>(
         'SELECT traits AS v, trait_versions AS vv FROM profiles WHERE id = ?',
@@ -281,18 +303,36 @@ export class SqliteStore implements Store {
       .map(toSource);
   }
 
-  appendEvents(
+  async appendEvents(
     groups: readonly (readonly NormalizedEvent[])[],
     identity: (ws: WorkspaceId) => IdentityConfig,
   ): Promise<AppendOutcome[]> {
+    return (await this.append(groups, identity, false)).outcomes;
+  }
+
+  appendWithChanges(
+    groups: readonly (readonly NormalizedEvent[])[],
+    identity: (ws: WorkspaceId) => IdentityConfig,
+  ): Promise<AppendResult> {
+    return this.append(groups, identity, true);
+  }
+
+  /** Changes are collected only when asked for: a caller that ignores them pays nothing. */
+  append(
+    groups: readonly (readonly NormalizedEvent[])[],
+    identity: (ws: WorkspaceId) => IdentityConfig,
+    withChanges: boolean,
+  ): Promise<AppendResult> {
     return this.writes.run(async () => {
       this.db.exec('BEGIN IMMEDIATE');
       this.created.clear();
       try {
-        const outcomes = await applyEvents(this.tx, groups, identity, this.onRefused);
+        const collector = withChanges ? new ChangeCollector() : undefined;
+        const outcomes = await applyEvents(this.tx, groups, identity, this.onRefused, collector);
+        const changes = collector ? await collector.finish(this.tx) : NO_CHANGES;
         this.db.exec('COMMIT');
         this.scheduleIndex();
-        return outcomes;
+        return { outcomes, changes };
       } catch (err) {
         this.rollback();
         throw err;
@@ -538,6 +578,39 @@ export class SqliteStore implements Store {
         return { profileId, events, identifiers: identifiers.length };
       })();
     });
+  }
+
+  async maxSeq(ws: WorkspaceId): Promise<number> {
+    return (this.stmt.maxSeq.get(ws) as number | null) ?? 0;
+  }
+
+  async scanEvents(
+    ws: WorkspaceId,
+    range: { afterSeq: number; upToSeq: number; limit: number; names?: readonly string[] },
+  ): Promise<ScannedEvent[]> {
+    const names = range.names;
+    const rows =
+      names === undefined
+        ? this.stmt.scanEvents.all(ws, range.afterSeq, range.upToSeq, range.limit)
+        : this.stmt.scanNamedEvents.all(ws, range.afterSeq, range.upToSeq, JSON.stringify(names), range.limit);
+    return rows.map((r) => ({
+      seq: r.seq,
+      profileId: asProfileId(r.profile_id),
+      type: r.type,
+      name: r.name,
+      timestamp: r.ts,
+      body: JSON.parse(r.body) as Record<string, unknown>,
+    }));
+  }
+
+  async scanProfiles(
+    ws: WorkspaceId,
+    afterId: string,
+    limit: number,
+  ): Promise<{ id: ProfileId; traits: Record<string, unknown> }[]> {
+    return this.stmt.scanProfiles
+      .all(ws, afterId, limit)
+      .map((r) => ({ id: asProfileId(r.id), traits: JSON.parse(r.traits) as Record<string, unknown> }));
   }
 
   async counts(ws: WorkspaceId): Promise<{ events: number; profiles: number }> {

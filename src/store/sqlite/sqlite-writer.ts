@@ -11,6 +11,7 @@ export type WriterRequest =
       op: 'appendEvents';
       groups: NormalizedEvent[][];
       identities: Record<string, IdentityConfig>;
+      withChanges: boolean;
     }
   | {
       id: number;
@@ -53,11 +54,16 @@ port.on('message', async (req: WriterRequest) => {
   try {
     let result: unknown;
     if (req.op === 'appendEvents') {
-      result = await store.appendEvents(req.groups, (ws: WorkspaceId) => {
-        const cfg = req.identities[ws];
-        if (!cfg) throw new Error(`no identity configuration for workspace ${ws}`);
-        return cfg;
-      });
+      const appended = await store.append(
+        req.groups,
+        (ws: WorkspaceId) => {
+          const cfg = req.identities[ws];
+          if (!cfg) throw new Error(`no identity configuration for workspace ${ws}`);
+          return cfg;
+        },
+        req.withChanges,
+      );
+      result = req.withChanges ? appended : appended.outcomes;
     } else {
       const fn = store[req.method] as (...a: unknown[]) => Promise<unknown>;
       result = await fn.apply(store, req.args);

@@ -6,10 +6,12 @@ import type { Profile } from '../../core/profile.ts';
 import type { RefusalSink } from '../apply-events.ts';
 import type {
   AppendOutcome,
+  AppendResult,
   ErasureReport,
   EventPage,
   IdentityConfig,
   ProfileExport,
+  ScannedEvent,
   SourceRecord,
   Store,
   TimelineCursor,
@@ -145,13 +147,45 @@ export class ThreadedSqliteStore implements Store {
     groups: readonly (readonly NormalizedEvent[])[],
     identity: (ws: WorkspaceId) => IdentityConfig,
   ): Promise<AppendOutcome[]> {
+    return this.sendAppend(groups, identity, false);
+  }
+
+  appendWithChanges(
+    groups: readonly (readonly NormalizedEvent[])[],
+    identity: (ws: WorkspaceId) => IdentityConfig,
+  ): Promise<AppendResult> {
+    return this.sendAppend(groups, identity, true);
+  }
+
+  private sendAppend<T>(
+    groups: readonly (readonly NormalizedEvent[])[],
+    identity: (ws: WorkspaceId) => IdentityConfig,
+    withChanges: boolean,
+  ): Promise<T> {
     const identities: Record<string, IdentityConfig> = {};
     try {
       for (const g of groups) for (const ev of g) identities[ev.workspaceId] ??= identity(ev.workspaceId);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.send({ op: 'appendEvents', groups: groups as NormalizedEvent[][], identities });
+    return this.send({ op: 'appendEvents', groups: groups as NormalizedEvent[][], identities, withChanges });
+  }
+
+  maxSeq(ws: WorkspaceId): Promise<number> {
+    return this.reader.maxSeq(ws);
+  }
+  scanEvents(
+    ws: WorkspaceId,
+    range: { afterSeq: number; upToSeq: number; limit: number; names?: readonly string[] },
+  ): Promise<ScannedEvent[]> {
+    return this.reader.scanEvents(ws, range);
+  }
+  scanProfiles(
+    ws: WorkspaceId,
+    afterId: string,
+    limit: number,
+  ): Promise<{ id: ProfileId; traits: Record<string, unknown> }[]> {
+    return this.reader.scanProfiles(ws, afterId, limit);
   }
 
   findProfile(ws: WorkspaceId, kind: string, value: string): Promise<Profile | null> {
