@@ -47,7 +47,14 @@ export interface SqliteOptions {
   readonly indexBatch?: number;
 }
 
-type ScanRow = { seq: number; profile_id: string; type: string; name: string | null; ts: number; body: string };
+type ScanRow = {
+  seq: number;
+  profile_id: string;
+  type: string;
+  name: string | null;
+  ts: number;
+  body: string;
+};
 
 const NO_CHANGES = { profiles: [], merges: [], traits: [] };
 
@@ -161,7 +168,9 @@ export class SqliteStore implements Store {
       insertMerge: db.prepare(
         'INSERT OR REPLACE INTO profile_merges (from_id, workspace_id, to_id, merged_at) VALUES (?, ?, ?, ?)',
       ),
-      maxSeq: db.prepare<[string], number | null>('SELECT max(seq) FROM events WHERE workspace_id = ?').pluck(),
+      maxSeq: db
+        .prepare<[string], number | null>('SELECT max(seq) FROM events WHERE workspace_id = ?')
+        .pluck(),
       // Events keep the profile id they were stored under; a merge recorded since names the survivor.
       scanEvents: db.prepare<[string, number, number, number], ScanRow>(
         `SELECT e.seq, coalesce(m.to_id, e.profile_id) AS profile_id, e.type, e.name, e.ts, e.body
@@ -592,7 +601,13 @@ export class SqliteStore implements Store {
     const rows =
       names === undefined
         ? this.stmt.scanEvents.all(ws, range.afterSeq, range.upToSeq, range.limit)
-        : this.stmt.scanNamedEvents.all(ws, range.afterSeq, range.upToSeq, JSON.stringify(names), range.limit);
+        : this.stmt.scanNamedEvents.all(
+            ws,
+            range.afterSeq,
+            range.upToSeq,
+            JSON.stringify(names),
+            range.limit,
+          );
     return rows.map((r) => ({
       seq: r.seq,
       profileId: asProfileId(r.profile_id),
