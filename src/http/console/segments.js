@@ -1,0 +1,317 @@
+// Segments: the list with sizes, one segment with its members, and a JSON editor for definitions.
+// A server without the segment routes answers 404 "no route…"; every page then says so plainly.
+
+import { ApiError, api, enc, withQuery } from './api.js';
+import {
+  add,
+  confirmDialog,
+  count,
+  empty,
+  failed,
+  field,
+  h,
+  loading,
+  pageHeader,
+  replace,
+  section,
+  table,
+} from './dom.js';
+import { flashNext, navigate } from './nav.js';
+
+const MEMBERS_PAGE = 50;
+
+const EXAMPLE = {
+  all: [
+    { trait: 'plan', op: 'eq', value: 'pro' },
+    { event: 'Order Completed', count: { op: 'gte', value: 2 }, within: '30d' },
+  ],
+};
+
+const unavailable = () =>
+  empty(
+    'Segments are not available',
+    'This server does not offer the segment API (/api/segments) yet. Profiles and settings work as usual.',
+  );
+
+export async function segmentsPage(view) {
+  replace(view, pageHeader('Segments'), loading());
+  let segments;
+  try {
+    ({ segments } = await api('GET', '/api/segments'));
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) {
+      replace(view, pageHeader('Segments'), h('section', { class: 'card' }, unavailable()));
+      return;
+    }
+    throw err;
+  }
+  const create = h('a', { class: 'button primary', href: '#/segments/new' }, 'New segment');
+  replace(
+    view,
+    pageHeader('Segments', {
+      sub: 'Groups of people defined by their traits and behaviour, kept up to date as events arrive.',
+      actions: create,
+    }),
+    h(
+      'section',
+      { class: 'card' },
+      segments.length === 0
+        ? empty('No segments yet', 'Create one with “New segment”, or apply segments kept as code.')
+        : table(
+            [
+              {
+                label: 'Segment',
+                cell: (s) => h('a', { href: `#/segments/${enc(s.key)}` }, s.name || s.key),
+              },
+              { label: 'Key', cell: (s) => h('code', {}, s.key) },
+              { label: 'Status', cell: (s) => s.status ?? '' },
+              { label: 'Members', class: 'num', cell: (s) => count(s.size) },
+            ],
+            segments,
+            'Segments',
+          ),
+    ),
+  );
+}
+
+/** Loads a segment; null after showing "not available" or "not found" in the view. */
+async function loadSegment(view, key) {
+  try {
+    return await api('GET', `/api/segments/${enc(key)}`);
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 404)) throw err;
+    replace(
+      view,
+      backLink(),
+      pageHeader(key),
+      h(
+        'section',
+        { class: 'card' },
+        err.noRoute ? unavailable() : empty('No such segment', `There is no segment with the key “${key}”.`),
+      ),
+    );
+    return null;
+  }
+}
+
+const backLink = () => h('p', {}, h('a', { href: '#/segments' }, '← Segments'));
+
+export async function segmentPage(view, key) {
+  replace(view, backLink(), loading());
+  const s = await loadSegment(view, key);
+  if (!s) return;
+  const remove = h('button', { class: 'button danger', type: 'button' }, 'Delete…');
+  const status = h('div', { 'aria-live': 'polite' });
+  remove.addEventListener('click', async () => {
+    const ok = await confirmDialog({
+      title: `Delete the segment ${s.key}?`,
+      text: 'Its definition and membership are removed. Journeys and segments that refer to it stop matching it.',
+      confirm: 'Delete segment',
+    });
+    if (!ok) return;
+    try {
+      await api('DELETE', `/api/segments/${enc(s.key)}`);
+      flashNext(`Segment ${s.key} deleted.`);
+      navigate('#/segments');
+    } catch (err) {
+      failed(status, err);
+    }
+  });
+  const members = h('div', {});
+  replace(
+    view,
+    backLink(),
+    pageHeader(s.name || s.key, {
+      sub: h('span', {}, 'Key ', h('code', {}, s.key)),
+      actions: [h('a', { class: 'button', href: `#/segments/${enc(s.key)}/edit` }, 'Edit'), remove],
+    }),
+    status,
+    h(
+      'div',
+      { class: 'stats card' },
+      h(
+        'div',
+        { class: 'stat' },
+        h('div', { class: 'stat-label' }, 'Members'),
+        h('div', { class: 'stat-value', 'data-testid': 'segment-size' }, count(s.size)),
+      ),
+      typeof s.status === 'string'
+        ? h(
+            'div',
+            { class: 'stat' },
+            h('div', { class: 'stat-label' }, 'Status'),
+            h('div', { class: 'stat-value' }, s.status),
+          )
+        : null,
+    ),
+    section('Definition', h('pre', { class: 'code' }, h('code', {}, JSON.stringify(s.definition, null, 2)))),
+    section('Members', members),
+  );
+  await memberPages(members, s.key);
+}
+
+async function memberPages(el, key) {
+  const list = h('ul', { class: 'members' });
+  const footer = h('div', { class: 'timeline-foot' });
+  replace(el, list, footer);
+  let shown = 0;
+  const load = async (cursor) => {
+    replace(footer, loading());
+    let page;
+    try {
+      page = await api(
+        'GET',
+        withQuery(`/api/segments/${enc(key)}/members`, { limit: MEMBERS_PAGE, cursor }),
+      );
+    } catch (err) {
+      failed(footer, err);
+      return;
+    }
+    for (const id of page.members) {
+      add(list, h('li', {}, h('a', { href: `#/profiles/${enc(id)}` }, h('code', {}, id))));
+    }
+    shown += page.members.length;
+    if (shown === 0)
+      replace(footer, empty('No members right now', 'Nobody matches the definition at the moment.'));
+    else if (page.cursor) {
+      const more = h('button', { class: 'button', type: 'button' }, 'More members');
+      more.addEventListener('click', () => load(page.cursor));
+      replace(footer, h('span', { class: 'muted' }, `${shown} shown`), more);
+    } else replace(footer, h('span', { class: 'muted' }, `${shown} shown: all members`));
+  };
+  await load(null);
+}
+
+/** `#/segments/new` (no key) or `#/segments/{key}/edit`. */
+export async function segmentEditorPage(view, key) {
+  let definition = EXAMPLE;
+  if (key !== undefined) {
+    replace(view, backLink(), loading());
+    const s = await loadSegment(view, key);
+    if (!s) return;
+    definition = s.definition;
+  }
+  const keyInput = h('input', {
+    type: 'text',
+    name: 'key',
+    required: true,
+    maxlength: 100,
+    autocomplete: 'off',
+    spellcheck: 'false',
+    readonly: key !== undefined,
+    value: key ?? '',
+  });
+  const editor = h('textarea', {
+    name: 'definition',
+    class: 'code-editor',
+    rows: 18,
+    spellcheck: 'false',
+    autocomplete: 'off',
+  });
+  editor.value = JSON.stringify(definition, null, 2);
+  const problems = h('div', { class: 'problems', 'data-testid': 'problems' });
+  const save = h(
+    'button',
+    { class: 'button primary', type: 'submit' },
+    key === undefined ? 'Create segment' : 'Save',
+  );
+  const form = h(
+    'form',
+    {
+      class: 'editor',
+      onsubmit: async (e) => {
+        e.preventDefault();
+        replace(problems);
+        const k = keyInput.value.trim();
+        let body;
+        try {
+          body = JSON.parse(editor.value);
+        } catch (err) {
+          showProblems(problems, [{ path: '', message: `Not valid JSON: ${err.message}` }]);
+          editor.focus();
+          return;
+        }
+        save.disabled = true;
+        try {
+          await api('PUT', `/api/segments/${enc(k)}`, body);
+          flashNext(`Segment ${k} saved.`);
+          navigate(`#/segments/${enc(k)}`);
+        } catch (err) {
+          if (err instanceof ApiError && err.noRoute) replace(problems, unavailable());
+          else if (err instanceof ApiError) showProblems(problems, err.problems);
+          else showProblems(problems, [{ path: '', message: err.message }]);
+        } finally {
+          save.disabled = false;
+        }
+      },
+    },
+    h(
+      'div',
+      { class: 'editor-main' },
+      field('Key', keyInput, 'Names the segment in URLs and in other definitions ({"segment": "key"}).'),
+      field('Definition (JSON)', editor),
+      h(
+        'div',
+        { class: 'actions' },
+        h(
+          'a',
+          { class: 'button', href: key === undefined ? '#/segments' : `#/segments/${enc(key)}` },
+          'Cancel',
+        ),
+        save,
+      ),
+    ),
+    h('aside', { class: 'editor-side' }, problems, reference()),
+  );
+  replace(view, backLink(), pageHeader(key === undefined ? 'New segment' : `Edit ${key}`), form);
+}
+
+function showProblems(el, list) {
+  replace(
+    el,
+    h(
+      'div',
+      { class: 'notice notice-error', role: 'alert' },
+      h(
+        'p',
+        {},
+        list.length === 1 ? 'The definition has a problem:' : `The definition has ${list.length} problems:`,
+      ),
+      h(
+        'ul',
+        {},
+        list.map((p) => h('li', {}, p.path ? [h('code', {}, p.path), ' '] : null, p.message)),
+      ),
+    ),
+  );
+}
+
+function reference() {
+  const rows = [
+    ['Trait', '{"trait": "plan", "op": "eq", "value": "pro"}'],
+    [
+      'Did an event',
+      '{"event": "Order Completed", "where": [{"property": "revenue", "op": "gt", "value": 50}], "within": "30d"}',
+    ],
+    ['Did not', '{"event": "Order Completed", "count": {"op": "eq", "value": 0}, "within": "90d"}'],
+    ['In order', '{"sequence": [{"event": "Product Viewed"}, {"event": "Order Completed"}], "within": "7d"}'],
+    ['Computed trait', '{"computed": "lifetime_value", "op": "gte", "value": 500}'],
+    ['Other segment', '{"segment": "vip"}'],
+    ['Combine', '{"all": […]}, {"any": […]}, {"not": …}'],
+  ];
+  return h(
+    'details',
+    { class: 'card reference', open: true },
+    h('summary', {}, 'Conditions'),
+    h(
+      'dl',
+      {},
+      rows.map(([label, example]) => [h('dt', {}, label), h('dd', {}, h('code', {}, example))]),
+    ),
+    h(
+      'p',
+      { class: 'muted' },
+      'Trait ops: eq neq gt gte lt lte in not_in contains starts_with exists not_exists; for dates before after within_last not_within_last.',
+    ),
+  );
+}
