@@ -1,6 +1,6 @@
 /**
  * The page at `/`: tells whoever opens the server in a browser that it runs, what it holds, and
- * where the APIs are. Not the console (which is planned); a signpost.
+ * where the APIs are, with a link to the web console at `/console/`.
  */
 export function homePage(info: { version: string; store: string; events: number; profiles: number }): string {
   const n = (x: number) => x.toLocaleString('en');
@@ -24,7 +24,7 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{color:#6
 <li><a href="/metrics">/metrics</a> — Prometheus metrics</li>
 <li><a href="/healthz">/healthz</a> — readiness</li>
 </ul>
-<p>The marketer's console (segments, journeys, reports) is planned and not part of this version.</p>
+<p><a href="/console/"><strong>Open the web console</strong></a> — profiles, segments, sources and settings; it asks for the admin token.</p>
 <script>document.getElementById('origin').textContent = location.origin</script>
 </body></html>`;
 }
