@@ -5,6 +5,7 @@ import type { Config } from './config/config.ts';
 import { DEFAULT_WORKSPACE, type WorkspaceId } from './core/ids.ts';
 import { adminRoutes } from './http/admin-routes.ts';
 import { ApiDocs } from './http/api-docs.ts';
+import { consoleRoutes } from './http/console-routes.ts';
 import { installErrorHandler } from './http/errors.ts';
 import { homePage } from './http/home-page.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
@@ -170,6 +171,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     limits: { ...DEFAULT_LIMITS, maxRequestBytes: 500 * 1024 },
   });
   await adminRoutes(http, { store, sources, identity, docs, workspace: ws, adminTokenHash });
+  await consoleRoutes(http);
   await http.ready();
   ready = true;
 
