@@ -2,18 +2,21 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Config } from './config/config.ts';
-import { DEFAULT_WORKSPACE, type WorkspaceId } from './core/ids.ts';
+import { type Clock, systemClock } from './core/clock.ts';
+import { asSourceId, DEFAULT_WORKSPACE, type WorkspaceId } from './core/ids.ts';
 import { adminRoutes } from './http/admin-routes.ts';
 import { ApiDocs } from './http/api-docs.ts';
 import { consoleRoutes } from './http/console-routes.ts';
 import { installErrorHandler } from './http/errors.ts';
 import { homePage } from './http/home-page.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
+import { segmentRoutes } from './http/segment-routes.ts';
 import { trackingRoutes } from './http/tracking-routes.ts';
 import { IdentitySettings } from './ingest/identity-settings.ts';
 import { IngestService } from './ingest/ingest-service.ts';
 import { hashSecret, SourceDirectory } from './ingest/sources.ts';
 import { DEFAULT_LIMITS } from './ingest/validate.ts';
+import { SegmentService } from './segments/segment-service.ts';
 import { openStore } from './store/open-store.ts';
 import type { Store } from './store/port.ts';
 
@@ -29,6 +32,7 @@ export interface App {
   readonly sources: SourceDirectory;
   readonly metrics: Metrics;
   readonly workspace: WorkspaceId;
+  readonly segments: SegmentService;
   /** Set when this start generated the admin token (print it once). */
   readonly generatedAdminToken: string | null;
   /** Set when this start created the default source (print its write key once). */
@@ -38,7 +42,9 @@ export interface App {
 }
 
 export interface AppOptions {
-  /** The clock; tests pass a virtual one. */
+  /** The clock; tests pass a `VirtualClock` to move time at will. */
+  readonly clock?: Clock;
+  /** Only the time of the clock (timers still run on real time). */
   readonly now?: () => number;
   /** Pino logger options, or false for none. */
   readonly logger?: boolean | Record<string, unknown>;
@@ -46,10 +52,13 @@ export interface AppOptions {
 
 const ADMIN_TOKEN_SETTING = 'admin_token_sha256';
 const DEFAULT_SOURCE_SETTING = 'default_source_created';
+const SEGMENTS_SOURCE_SETTING = 'segments_source_id';
 
 /** Builds the whole product from a parsed configuration. Call `http.listen` to serve it. */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
-  const now = options.now ?? Date.now;
+  const clock: Clock =
+    options.clock ?? (options.now ? { now: options.now, at: systemClock.at } : systemClock);
+  const now = () => clock.now();
   const metrics = createMetrics();
   let log: { warn(o: object, msg: string): void } | null = null;
   const store = await openStore(config.store, (ws, refused) => {
@@ -98,6 +107,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     },
   });
 
+  // Segment Entered / Exited events are stored under a built-in source of their own.
+  let segmentsSource = await store.getSetting(ws, SEGMENTS_SOURCE_SETTING);
+  if (segmentsSource === null) {
+    segmentsSource = (await sources.create(ws, 'Segments (built in)')).source.id;
+    await store.setSetting(ws, SEGMENTS_SOURCE_SETTING, segmentsSource);
+  }
+
   const http = Fastify({
     logger: options.logger ?? { level: config.logLevel },
     logController: new LogController({ disableRequestLogging: true }),
@@ -109,6 +125,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   });
   log = http.log;
   installErrorHandler(http);
+  const segments = await SegmentService.open({
+    store,
+    ingest,
+    workspace: ws,
+    clock,
+    systemSource: asSourceId(segmentsSource),
+    log: http.log,
+  });
   let shuttingDown = false;
   // While closing, every response ends its connection, so keep-alive clients cannot hold it open.
   http.addHook('onSend', async (_req, reply, payload) => {
@@ -170,7 +194,17 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     now,
     limits: { ...DEFAULT_LIMITS, maxRequestBytes: 500 * 1024 },
   });
-  await adminRoutes(http, { store, sources, identity, docs, workspace: ws, adminTokenHash });
+  await adminRoutes(http, {
+    store,
+    sources,
+    identity,
+    docs,
+    workspace: ws,
+    adminTokenHash,
+    decorate: (p) => segments.decorate(p),
+    erased: (id) => segments.forget(id),
+  });
+  await segmentRoutes(http, { segments, docs, adminTokenHash });
   await consoleRoutes(http);
   await http.ready();
   ready = true;
@@ -183,6 +217,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     sources,
     metrics,
     workspace: ws,
+    segments,
     generatedAdminToken,
     generatedWriteKey,
     close() {
@@ -195,6 +230,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         } finally {
           clearInterval(sweep);
         }
+        // Changes not announced by now are announced on the next start (recomputed from the log).
+        segments.close();
         await ingest.drain();
         await store.close();
       })();

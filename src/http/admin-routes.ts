@@ -1,7 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import { type Static, Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { asProfileId, type WorkspaceId } from '../core/ids.ts';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { asProfileId, type ProfileId, type WorkspaceId } from '../core/ids.ts';
+import type { Profile } from '../core/profile.ts';
 import {
   type IdentitySettings,
   IdentitySettingsPatch,
@@ -21,7 +22,34 @@ export interface AdminDeps {
   readonly workspace: WorkspaceId;
   /** SHA-256 of the admin token. */
   readonly adminTokenHash: string;
+  /** Fills in what the store does not hold (segments, computed traits). */
+  readonly decorate?: (p: Profile) => Profile;
+  /** Told of each erased profile. */
+  readonly erased?: (id: ProfileId) => void;
 }
+
+/** Registers a route and its documentation; the schemas validate the request. */
+export const documentedRoute =
+  (scope: FastifyInstance, docs: ApiDocs) =>
+  <P, Q, B>(
+    doc: RouteDoc,
+    handler: (
+      req: FastifyRequest<{ Params: P; Querystring: Q; Body: B }>,
+      reply: FastifyReply,
+    ) => Promise<unknown>,
+  ) => {
+    docs.add(doc);
+    scope.route<{ Params: P; Querystring: Q; Body: B }>({
+      method: doc.method,
+      url: doc.url,
+      schema: {
+        ...(doc.params ? { params: doc.params } : {}),
+        ...(doc.querystring ? { querystring: doc.querystring } : {}),
+        ...(doc.body ? { body: doc.body } : {}),
+      },
+      handler,
+    });
+  };
 
 const ProfileShape = Type.Object(
   {
@@ -59,7 +87,7 @@ const EventsQuery = Type.Object({
 const SourceBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) });
 
 /** Verifies `Authorization: Bearer <admin token>` in constant time. */
-function checkBearer(req: FastifyRequest, expectedHash: string): void {
+export function checkBearer(req: FastifyRequest, expectedHash: string): void {
   const h = req.headers.authorization;
   const m = h ? /^bearer\s+(.+)$/i.exec(h) : null;
   if (!m) throw adminError(401, 'unauthorized', 'missing admin token: send Authorization: Bearer <token>');
@@ -77,22 +105,8 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
   await app.register(async (scope) => {
     scope.addHook('onRequest', async (req) => checkBearer(req, deps.adminTokenHash));
 
-    const route = <P, Q, B>(
-      doc: RouteDoc,
-      handler: (req: FastifyRequest<{ Params: P; Querystring: Q; Body: B }>) => Promise<unknown>,
-    ) => {
-      deps.docs.add(doc);
-      scope.route<{ Params: P; Querystring: Q; Body: B }>({
-        method: doc.method,
-        url: doc.url,
-        schema: {
-          ...(doc.params ? { params: doc.params } : {}),
-          ...(doc.querystring ? { querystring: doc.querystring } : {}),
-          ...(doc.body ? { body: doc.body } : {}),
-        },
-        handler,
-      });
-    };
+    const route = documentedRoute(scope, deps.docs);
+    const decorate = deps.decorate ?? ((p: Profile) => p);
     const notFound = (id: string) => adminError(404, 'not_found', `no profile with id '${id}'`);
     const common = { 401: { description: 'Missing or wrong admin token.', schema: ErrorShape } };
 
@@ -134,7 +148,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
         }
         const p = await store.findProfile(ws, kind, value);
         if (!p) throw adminError(404, 'not_found', `no profile with ${Object.keys(q)[0]} '${value}'`);
-        return p;
+        return decorate(p);
       },
     );
 
@@ -153,7 +167,10 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
         },
       },
       async (req) =>
-        (await store.getProfile(ws, asProfileId(req.params.id))) ?? Promise.reject(notFound(req.params.id)),
+        decorate(
+          (await store.getProfile(ws, asProfileId(req.params.id))) ??
+            (await Promise.reject(notFound(req.params.id))),
+        ),
     );
 
     route<Static<typeof IdParams>, Static<typeof EventsQuery>, unknown>(
@@ -215,7 +232,12 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       async (req) => {
         const x = await store.exportProfile(ws, asProfileId(req.params.id));
         if (!x) throw notFound(req.params.id);
-        return { ...x, events: x.events.map((e) => e.body), exportedAt: new Date().toISOString() };
+        return {
+          ...x,
+          profile: decorate(x.profile),
+          events: x.events.map((e) => e.body),
+          exportedAt: new Date().toISOString(),
+        };
       },
     );
 
@@ -236,6 +258,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       async (req) => {
         const r = await store.eraseProfile(ws, asProfileId(req.params.id));
         if (!r) throw notFound(req.params.id);
+        deps.erased?.(r.profileId);
         return { erased: true, ...r };
       },
     );

@@ -1,6 +1,6 @@
 import type { NormalizedEvent } from '../core/event.ts';
 import type { WorkspaceId } from '../core/ids.ts';
-import type { AppendOutcome, IdentityConfig, Store } from '../store/port.ts';
+import type { AppendOutcome, AppendResult, CommitChanges, IdentityConfig, Store } from '../store/port.ts';
 
 export interface CommitObserver {
   /** After each group commit: how many events, how many requests, how long it took. */
@@ -17,6 +17,11 @@ export interface IngestOptions {
   readonly maxInFlight?: number;
   readonly observer?: CommitObserver;
 }
+
+/** Called after each commit, in commit order, with its events (flattened) and what it changed. */
+const NO_CHANGES: CommitChanges = { profiles: [], merges: [], traits: [] };
+
+export type CommitListener = (events: readonly NormalizedEvent[], changes: CommitChanges) => void;
 
 interface Pending {
   readonly events: readonly NormalizedEvent[];
@@ -36,6 +41,10 @@ export class IngestService {
   private scheduled = false;
   private idle: (() => void)[] = [];
   private readonly maxInFlight: number;
+  private listener: CommitListener | null = null;
+  /** Set while `exclusive` waits for, or runs with, no commit in flight. */
+  private held = 0;
+  private quiet: (() => void)[] = [];
 
   constructor(
     private readonly store: Store,
@@ -54,6 +63,27 @@ export class IngestService {
     });
   }
 
+  /** Follows every commit from now on (one listener: the engine that reacts to events). */
+  listen(listener: CommitListener): void {
+    this.listener = listener;
+  }
+
+  /**
+   * Runs `fn` while no commit is in flight: commits already started finish (and reach the listener)
+   * first, new ones wait until `fn` is done. Lets a reader mark a point in the log that every later
+   * commit comes after.
+   */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    this.held++;
+    try {
+      if (this.inFlight > 0) await new Promise<void>((resolve) => this.quiet.push(resolve));
+      return await fn();
+    } finally {
+      this.held--;
+      this.schedule();
+    }
+  }
+
   /** Events accepted but not yet committed. */
   get backlog(): number {
     return this.queuedEvents;
@@ -66,7 +96,8 @@ export class IngestService {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.inFlight >= this.maxInFlight || this.queue.length === 0) return;
+    if (this.scheduled || this.held > 0 || this.inFlight >= this.maxInFlight || this.queue.length === 0)
+      return;
     this.scheduled = true;
     // Let every request already parsed in this turn of the event loop join the commit.
     setImmediate(() => {
@@ -92,18 +123,22 @@ export class IngestService {
   }
 
   private commitNext(): void {
-    while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
+    while (this.held === 0 && this.inFlight < this.maxInFlight && this.queue.length > 0) {
       const batch = this.take();
       this.inFlight++;
       const started = performance.now();
-      this.store
-        .appendEvents(
-          batch.map((p) => p.events),
-          this.identity,
-        )
+      const groups = batch.map((p) => p.events);
+      const listener = this.listener;
+      const appended: Promise<AppendResult> = listener
+        ? this.store.appendWithChanges(groups, this.identity)
+        : this.store
+            .appendEvents(groups, this.identity)
+            .then((outcomes) => ({ outcomes, changes: NO_CHANGES }));
+      appended
         .then(
-          (outcomes) => {
+          ({ outcomes, changes }) => {
             for (const [i, p] of batch.entries()) p.resolve(outcomes[i]!);
+            if (listener) listener(groups.length === 1 ? groups[0]! : groups.flat(), changes);
           },
           (err: unknown) => {
             for (const p of batch) p.reject(err);
@@ -113,6 +148,7 @@ export class IngestService {
           this.inFlight--;
           const events = batch.reduce((s, p) => s + p.events.length, 0);
           this.options.observer?.committed(events, batch.length, (performance.now() - started) / 1000);
+          if (this.inFlight === 0) for (const done of this.quiet.splice(0)) done();
           if (this.queue.length > 0) this.schedule();
           else if (this.inFlight === 0) for (const done of this.idle.splice(0)) done();
         });

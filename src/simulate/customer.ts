@@ -5,7 +5,7 @@
  * schedule more actions and emit messages through it.
  */
 
-import { BinaryHeap } from './binary-heap.ts';
+import { BinaryHeap } from '../core/binary-heap.ts';
 import type { CartLine } from './cart.ts';
 import type { City, Country, Interest, Product } from './catalog.ts';
 import { COMPANY_WORDS, COUNTRIES, DEVICE_PROFILES, EMAIL_DOMAINS, NAMES } from './catalog.ts';

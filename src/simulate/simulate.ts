@@ -2,7 +2,7 @@
  * The simulation of a whole population: every customer's own stream, merged in timestamp order.
  */
 
-import { BinaryHeap } from './binary-heap.ts';
+import { BinaryHeap } from '../core/binary-heap.ts';
 import { PRODUCTS_BY_INTEREST } from './catalog.ts';
 import { Customer } from './customer.ts';
 import { planDay } from './day-plan.ts';

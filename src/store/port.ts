@@ -52,6 +52,7 @@ export interface AppendResult {
 export interface ScannedEvent {
   readonly seq: number;
   readonly profileId: ProfileId;
+  readonly sourceId: SourceId;
   readonly type: string;
   readonly name: string | null;
   readonly timestamp: number;

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type App, createApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/config.ts';
+import type { Clock } from '../../src/core/clock.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const WRITE_KEY = 'wk_test_0123456789abcdef';
@@ -29,13 +30,19 @@ export interface InProcessServer {
 }
 
 /** Starts the whole product inside this process on a free loopback port. */
-export async function startApp(options: { now?: () => number } = {}): Promise<InProcessServer> {
-  const dataDir = tempDir();
+export async function startApp(
+  options: { now?: () => number; clock?: Clock; dataDir?: string; keepData?: boolean } = {},
+): Promise<InProcessServer> {
+  const dataDir = options.dataDir ?? tempDir();
   const config = loadConfig(
     { data: dataDir, port: '0' },
     { CONCIERGE_ADMIN_TOKEN: ADMIN_TOKEN, CONCIERGE_WRITE_KEY: WRITE_KEY },
   );
-  const app = await createApp(config, { logger: false, ...(options.now ? { now: options.now } : {}) });
+  const app = await createApp(config, {
+    logger: false,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
   await app.http.listen({ port: 0, host: '127.0.0.1' });
   const address = app.http.server.address();
   if (typeof address !== 'object' || address === null) throw new Error('server has no address');
@@ -45,7 +52,7 @@ export async function startApp(options: { now?: () => number } = {}): Promise<In
     dataDir,
     async close() {
       await app.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!options.keepData) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -61,6 +61,7 @@ const NO_CHANGES = { profiles: [], merges: [], traits: [] };
 type ScanRow = {
   seq: string;
   profile_id: string;
+  source_id: string;
   type: string;
   name: string | null;
   ts: string;
@@ -376,6 +377,7 @@ export class PostgresStore implements Store {
     return rows.map((r) => ({
       seq: Number(r.seq),
       profileId: asProfileId(r.profile_id),
+      sourceId: asSourceId(r.source_id),
       type: r.type,
       name: r.name,
       timestamp: Number(r.ts),

@@ -124,9 +124,9 @@ const SQL = {
 
   // Merges move events to the surviving profile, so profile_id is always current.
   maxSeq: 'SELECT max(seq) AS max FROM events WHERE workspace_id = $1',
-  scanEvents: `SELECT seq, profile_id, type, name, ts, body FROM events
+  scanEvents: `SELECT seq, profile_id, source_id, type, name, ts, body FROM events
     WHERE seq > $2 AND seq <= $3 AND workspace_id = $1 ORDER BY seq LIMIT $4`,
-  scanNamedEvents: `SELECT seq, profile_id, type, name, ts, body FROM events
+  scanNamedEvents: `SELECT seq, profile_id, source_id, type, name, ts, body FROM events
     WHERE seq > $2 AND seq <= $3 AND workspace_id = $1 AND name = ANY($5::text[]) ORDER BY seq LIMIT $4`,
   scanProfiles: 'SELECT id, traits FROM profiles WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3',
 

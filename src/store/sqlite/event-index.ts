@@ -1,7 +1,7 @@
 import type { Database, Statement } from 'better-sqlite3';
+import { hash53 } from '../../core/hash53.ts';
 import type { TimelineCursor } from '../port.ts';
 import type { EventRow } from '../rows.ts';
-import { hash53 } from './hash53.ts';
 
 type Seq = { seq: number; ts: number };
 type MessageKey = { source_id: string; message_id: string };

@@ -37,7 +37,7 @@ CREATE TABLE events (
   seq INTEGER PRIMARY KEY, workspace_id TEXT NOT NULL, source_id TEXT NOT NULL, message_id TEXT NOT NULL,
   profile_id TEXT NOT NULL, type TEXT NOT NULL, name TEXT, ts INTEGER NOT NULL, received_at INTEGER NOT NULL,
   body TEXT NOT NULL);
--- Keys are 53-bit hashes (hash53.ts) of the profile id and of source + message id; reads verify
+-- Keys are 53-bit hashes (src/core/hash53.ts) of the profile id and of source + message id; reads verify
 -- the full ids on the event row.
 CREATE TABLE profile_events (
   profile_hash INTEGER NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL,

@@ -50,6 +50,7 @@ export interface SqliteOptions {
 type ScanRow = {
   seq: number;
   profile_id: string;
+  source_id: string;
   type: string;
   name: string | null;
   ts: number;
@@ -173,12 +174,12 @@ export class SqliteStore implements Store {
         .pluck(),
       // Events keep the profile id they were stored under; a merge recorded since names the survivor.
       scanEvents: db.prepare<[string, number, number, number], ScanRow>(
-        `SELECT e.seq, coalesce(m.to_id, e.profile_id) AS profile_id, e.type, e.name, e.ts, e.body
+        `SELECT e.seq, coalesce(m.to_id, e.profile_id) AS profile_id, e.source_id, e.type, e.name, e.ts, e.body
          FROM events e LEFT JOIN profile_merges m ON m.from_id = e.profile_id
          WHERE e.workspace_id = ? AND e.seq > ? AND e.seq <= ? ORDER BY e.seq LIMIT ?`,
       ),
       scanNamedEvents: db.prepare<[string, number, number, string, number], ScanRow>(
-        `SELECT e.seq, coalesce(m.to_id, e.profile_id) AS profile_id, e.type, e.name, e.ts, e.body
+        `SELECT e.seq, coalesce(m.to_id, e.profile_id) AS profile_id, e.source_id, e.type, e.name, e.ts, e.body
          FROM events e LEFT JOIN profile_merges m ON m.from_id = e.profile_id
          WHERE e.workspace_id = ? AND e.seq > ? AND e.seq <= ?
            AND e.name IN (SELECT value FROM json_each(?)) ORDER BY e.seq LIMIT ?`,
@@ -611,6 +612,7 @@ export class SqliteStore implements Store {
     return rows.map((r) => ({
       seq: r.seq,
       profileId: asProfileId(r.profile_id),
+      sourceId: asSourceId(r.source_id),
       type: r.type,
       name: r.name,
       timestamp: r.ts,

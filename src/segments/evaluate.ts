@@ -1,0 +1,299 @@
+import type { JsonObject } from '../core/event.ts';
+import { hash53 } from '../core/hash53.ts';
+import type { CountOp } from './definition.ts';
+import type { CompiledComputed, CompiledMatcher, Projection, Registry, RunCondition } from './registry.ts';
+import { changesAt, passes, readPath } from './values.ts';
+
+/**
+ * What the evaluator keeps of one event: its time, a tie-breaker derived from its message id (so
+ * events at the same millisecond order the same way whatever order they arrived in) and the
+ * projected property values.
+ */
+export interface Fact {
+  readonly ts: number;
+  readonly tie: number;
+  readonly values: readonly unknown[];
+}
+
+/** What evaluating a profile reads. */
+export interface ProfileView {
+  readonly traits: JsonObject;
+  /** Facts by event name, sorted by (ts, tie). */
+  readonly events: ReadonlyMap<string, readonly Fact[]>;
+  /** Membership of segments earlier in dependency order (already evaluated). */
+  isMember(key: string): boolean;
+}
+
+export const DAY_MS = 86_400_000;
+
+export function toFact(projection: Projection, ts: number, messageId: string, body: unknown): Fact {
+  return {
+    ts,
+    tie: hash53(messageId),
+    values: projection.paths.map((p) => {
+      const v = readPath(body, p.parts);
+      return v === undefined ? null : v;
+    }),
+  };
+}
+
+export const factOrder = (a: Fact, b: Fact): number => a.ts - b.ts || a.tie - b.tie;
+
+/** Inserts in order; false when an equal fact (same time and message) is already there. */
+export function insertFact(list: Fact[], f: Fact): boolean {
+  const last = list[list.length - 1];
+  if (last === undefined || factOrder(last, f) < 0) {
+    list.push(f);
+    return true;
+  }
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (factOrder(list[mid]!, f) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo < list.length && factOrder(list[lo]!, f) === 0) return false;
+  list.splice(lo, 0, f);
+  return true;
+}
+
+/** Drops facts that can no longer count for any window (those at or before now − horizon). */
+export function pruneFacts(list: Fact[], horizonMs: number, now: number): void {
+  if (!Number.isFinite(horizonMs) || list.length === 0) return;
+  const cutoff = now - horizonMs;
+  let n = 0;
+  while (n < list.length && list[n]!.ts <= cutoff) n++;
+  if (n > 0) list.splice(0, n);
+}
+
+const matches = (m: CompiledMatcher, f: Fact, now: number): boolean => {
+  for (const w of m.where) if (!passes(w.test, f.values[w.index], now)) return false;
+  return true;
+};
+
+const compareCount = (op: CountOp, n: number, v: number): boolean => {
+  switch (op) {
+    case 'eq':
+      return n === v;
+    case 'neq':
+      return n !== v;
+    case 'gt':
+      return n > v;
+    case 'gte':
+      return n >= v;
+    case 'lt':
+      return n < v;
+    case 'lte':
+      return n <= v;
+  }
+};
+
+/** An event counts for a window of `w` ms at `now` while `ts > now − w` (events dated ahead count too). */
+const inWindow = (ts: number, withinMs: number | null, now: number) =>
+  withinMs === null || ts > now - withinMs;
+
+const NO_FACTS: readonly Fact[] = [];
+
+/** Sequence: the latest start of a full match (events in order, each step after the previous one). */
+function latestSequenceStart(
+  steps: readonly CompiledMatcher[],
+  view: ProfileView,
+  now: number,
+): number | null {
+  const tagged: { name: string; f: Fact }[] = [];
+  for (const name of new Set(steps.map((s) => s.event))) {
+    for (const f of view.events.get(name) ?? NO_FACTS) tagged.push({ name, f });
+  }
+  tagged.sort((a, b) => factOrder(a.f, b.f));
+  const best: (number | null)[] = steps.map(() => null);
+  for (const { name, f } of tagged) {
+    // Later steps first, so one event never serves two steps.
+    for (let i = steps.length - 1; i >= 0; i--) {
+      const step = steps[i]!;
+      if (step.event !== name || !matches(step, f, now)) continue;
+      if (i === 0) best[0] = Math.max(best[0] ?? Number.NEGATIVE_INFINITY, f.ts);
+      else if (best[i - 1] !== null) best[i] = Math.max(best[i] ?? Number.NEGATIVE_INFINITY, best[i - 1]!);
+    }
+  }
+  return best[steps.length - 1] ?? null;
+}
+
+/** Evaluates a condition for one profile at `now`. */
+export function evaluate(reg: Registry, c: RunCondition, view: ProfileView, now: number): boolean {
+  switch (c.kind) {
+    case 'all':
+      for (const x of c.of) if (!evaluate(reg, x, view, now)) return false;
+      return true;
+    case 'any':
+      for (const x of c.of) if (evaluate(reg, x, view, now)) return true;
+      return false;
+    case 'not':
+      return !evaluate(reg, c.of, view, now);
+    case 'trait':
+      return passes(c.test, view.traits[c.trait], now);
+    case 'segment':
+      return view.isMember(c.key);
+    case 'computed':
+      return passes(c.test, computeValue(reg.computed.get(c.key)!, view, now), now);
+    case 'event': {
+      const m = c.compiled![0]!;
+      const list = view.events.get(m.event) ?? NO_FACTS;
+      let n = 0;
+      for (const f of list) if (inWindow(f.ts, c.withinMs, now) && matches(m, f, now)) n++;
+      return compareCount(c.count.op, n, c.count.value);
+    }
+    case 'sequence': {
+      const start = latestSequenceStart(c.compiled!, view, now);
+      return start !== null && inWindow(start, c.withinMs, now);
+    }
+  }
+}
+
+/**
+ * The earliest moment after `now` at which the condition's result could change with no new input:
+ * when a window slides past an event or a date. May be early (the result then stays), never late.
+ */
+export function nextChange(reg: Registry, c: RunCondition, view: ProfileView, now: number): number | null {
+  switch (c.kind) {
+    case 'all':
+    case 'any': {
+      let at: number | null = null;
+      for (const x of c.of) at = earliest(at, nextChange(reg, x, view, now));
+      return at;
+    }
+    case 'not':
+      return nextChange(reg, c.of, view, now);
+    case 'trait':
+      return changesAt(c.test, view.traits[c.trait], now);
+    case 'segment':
+      return null;
+    case 'computed': {
+      const def = reg.computed.get(c.key)!;
+      return earliest(
+        computedChangesAt(def, view, now),
+        changesAt(c.test, computeValue(def, view, now), now),
+      );
+    }
+    case 'event': {
+      if (c.withinMs === null) return null;
+      const m = c.compiled![0]!;
+      for (const f of view.events.get(m.event) ?? NO_FACTS) {
+        if (inWindow(f.ts, c.withinMs, now) && matches(m, f, now)) return f.ts + c.withinMs;
+      }
+      return null;
+    }
+    case 'sequence': {
+      if (c.withinMs === null) return null;
+      const start = latestSequenceStart(c.compiled!, view, now);
+      return start !== null && inWindow(start, c.withinMs, now) ? start + c.withinMs : null;
+    }
+  }
+}
+
+export const earliest = (a: number | null, b: number | null): number | null =>
+  a === null ? b : b === null ? a : Math.min(a, b);
+
+function matching(def: CompiledComputed, view: ProfileView, now: number): Fact[] {
+  const out: Fact[] = [];
+  for (const f of view.events.get(def.match.event) ?? NO_FACTS) {
+    if (inWindow(f.ts, def.definition.withinMs, now) && matches(def.match, f, now)) out.push(f);
+  }
+  return out;
+}
+
+const numeric = (v: unknown): number | null => {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : null;
+  if (typeof v === 'string' && v.trim() !== '') {
+    const n = Number(v);
+    return Number.isFinite(n) ? n : null;
+  }
+  return null;
+};
+
+const round = (x: number, digits: number) => {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+};
+
+/** The average gap between consecutive matching events, in ms; null with fewer than two. */
+function meanInterval(facts: readonly Fact[]): number | null {
+  if (facts.length < 2) return null;
+  return (facts[facts.length - 1]!.ts - facts[0]!.ts) / (facts.length - 1);
+}
+
+/** A computed trait's value for one profile at `now` (null when there is nothing to compute from). */
+export function computeValue(def: CompiledComputed, view: ProfileView, now: number): unknown {
+  const facts = matching(def, view, now);
+  const values = () => facts.map((f) => f.values[def.propertyIndex]);
+  const numbers = () =>
+    values()
+      .map(numeric)
+      .filter((n): n is number => n !== null);
+  switch (def.definition.aggregate) {
+    case 'count':
+      return facts.length;
+    case 'sum':
+      return round(
+        numbers().reduce((s, n) => s + n, 0),
+        6,
+      );
+    case 'avg': {
+      const ns = numbers();
+      return ns.length === 0 ? null : round(ns.reduce((s, n) => s + n, 0) / ns.length, 6);
+    }
+    case 'min': {
+      const ns = numbers();
+      return ns.length === 0 ? null : Math.min(...ns);
+    }
+    case 'max': {
+      const ns = numbers();
+      return ns.length === 0 ? null : Math.max(...ns);
+    }
+    case 'first':
+      return facts.length === 0 ? null : (facts[0]!.values[def.propertyIndex] ?? null);
+    case 'last':
+      return facts.length === 0 ? null : (facts[facts.length - 1]!.values[def.propertyIndex] ?? null);
+    case 'distinct_count':
+      return new Set(
+        values()
+          .filter((v) => v !== null)
+          .map((v) => JSON.stringify(v)),
+      ).size;
+    case 'most_frequent': {
+      const counts = new Map<string, number>();
+      for (const v of values())
+        if (v !== null) counts.set(JSON.stringify(v), (counts.get(JSON.stringify(v)) ?? 0) + 1);
+      let best: string | null = null;
+      let bestN = 0;
+      for (const [k, n] of counts)
+        if (n > bestN || (n === bestN && best !== null && k < best)) [best, bestN] = [k, n];
+      return best === null ? null : JSON.parse(best);
+    }
+    case 'days_since_last': {
+      const last = facts[facts.length - 1];
+      return last === undefined ? null : Math.max(0, Math.floor((now - last.ts) / DAY_MS));
+    }
+    case 'purchase_interval': {
+      const gap = meanInterval(facts);
+      return gap === null ? null : round(gap / DAY_MS, 2);
+    }
+    case 'next_purchase': {
+      const gap = meanInterval(facts);
+      return gap === null ? null : new Date(Math.round(facts[facts.length - 1]!.ts + gap)).toISOString();
+    }
+  }
+}
+
+/** When a computed trait's value can next change with no new event. */
+export function computedChangesAt(def: CompiledComputed, view: ProfileView, now: number): number | null {
+  const facts = matching(def, view, now);
+  let at: number | null = null;
+  if (def.definition.withinMs !== null && facts.length > 0) at = facts[0]!.ts + def.definition.withinMs;
+  if (def.definition.aggregate === 'days_since_last' && facts.length > 0) {
+    const last = facts[facts.length - 1]!.ts;
+    const days = Math.max(0, Math.floor((now - last) / DAY_MS));
+    at = earliest(at, last > now ? last + DAY_MS : last + (days + 1) * DAY_MS);
+  }
+  return at;
+}

@@ -1,0 +1,442 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../core/clock.ts';
+import type { JsonObject, NormalizedEvent } from '../core/event.ts';
+import type { ProfileId, SourceId, WorkspaceId } from '../core/ids.ts';
+import type { Profile } from '../core/profile.ts';
+import type { CommitListener, IngestService } from '../ingest/ingest-service.ts';
+import { normalizeMessage } from '../ingest/normalize.ts';
+import type { CommitChanges, Store } from '../store/port.ts';
+import { Serial } from '../store/serial.ts';
+import {
+  type ComputedTrait,
+  type Condition,
+  checkComputedTrait,
+  checkSegment,
+  type DefinitionError,
+} from './definition.ts';
+import { SEGMENT_ENTERED, SEGMENT_EXITED, SegmentEngine, type Transition } from './engine.ts';
+import { Registry } from './registry.ts';
+
+export interface StoredDefinition {
+  readonly definition: unknown;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export type DefinitionKind = 'segments' | 'computed';
+
+export interface RecomputeProgress {
+  readonly keys: string[];
+  readonly phase: 'scanning' | 'evaluating';
+  /** Events scanned so far and the sequence number the scan runs up to. */
+  readonly scanned: number;
+  readonly profilesEvaluated: number;
+  readonly startedAt: string;
+}
+
+export interface SegmentLog {
+  info(o: object, msg: string): void;
+  error(o: object, msg: string): void;
+}
+
+export interface SegmentServiceDeps {
+  readonly store: Store;
+  readonly ingest: IngestService;
+  readonly workspace: WorkspaceId;
+  readonly clock: Clock;
+  /** The source the service's own `Segment Entered` / `Segment Exited` events are stored under. */
+  readonly systemSource: SourceId;
+  readonly log?: SegmentLog;
+  /** Events per page of a scan of the log. */
+  readonly scanPage?: number;
+}
+
+export class DefinitionErrors extends Error {
+  constructor(readonly errors: DefinitionError[]) {
+    super(errors.map((e) => `${e.path || '(definition)'}: ${e.message}`).join('; '));
+  }
+}
+
+export class StillReferenced extends Error {
+  constructor(readonly by: string[]) {
+    super(`still referred to by segment${by.length > 1 ? 's' : ''} ${by.join(', ')}`);
+  }
+}
+
+const SETTING: Record<DefinitionKind, string> = { segments: 'segments', computed: 'computed_traits' };
+const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Real-time segments and computed traits for one workspace: definitions stored in the workspace's
+ * settings, membership kept by a `SegmentEngine` fed with every commit, full recomputes that scan
+ * the log without stopping ingestion, timers for windows sliding past events, and membership
+ * changes announced as `Segment Entered` / `Segment Exited` events through the normal ingest path.
+ */
+export class SegmentService {
+  readonly engine: SegmentEngine;
+  private readonly definitions: Record<DefinitionKind, Map<string, StoredDefinition>> = {
+    segments: new Map(),
+    computed: new Map(),
+  };
+  private readonly changes = new Serial();
+  private progress: RecomputeProgress | null = null;
+  private cancelTimer: (() => void) | null = null;
+  private armedAt: number | null = null;
+  private closed = false;
+  /** Resolves when the first full computation after start is done. */
+  ready: Promise<void> = Promise.resolve();
+  private readonly scanPage: number;
+
+  private constructor(private readonly deps: SegmentServiceDeps) {
+    this.engine = new SegmentEngine(Registry.EMPTY, deps.systemSource);
+    this.scanPage = deps.scanPage ?? 5000;
+  }
+
+  /** Loads the definitions, starts following commits and starts the first full computation. */
+  static async open(deps: SegmentServiceDeps): Promise<SegmentService> {
+    const service = new SegmentService(deps);
+    for (const kind of ['segments', 'computed'] as const) {
+      const raw = await deps.store.getSetting(deps.workspace, SETTING[kind]);
+      if (raw !== null) {
+        for (const [key, d] of Object.entries(JSON.parse(raw) as Record<string, StoredDefinition>)) {
+          service.definitions[kind].set(key, d);
+        }
+      }
+    }
+    const registry = service.compile(service.definitions.segments, service.definitions.computed);
+    if (!(registry instanceof Registry)) throw new DefinitionErrors(registry);
+    deps.ingest.listen(service.onCommit);
+    service.ready = service.changes.run(() => service.recompute(registry, null));
+    service.ready.catch((err: unknown) => deps.log?.error({ err }, 'segments could not be computed'));
+    return service;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.cancelTimer?.();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Definitions
+  // ---------------------------------------------------------------------------------------------
+
+  private compile(
+    segments: ReadonlyMap<string, StoredDefinition>,
+    computed: ReadonlyMap<string, StoredDefinition>,
+  ): Registry | DefinitionError[] {
+    const conditions = new Map<string, Condition>();
+    const traits = new Map<string, ComputedTrait>();
+    const errors: DefinitionError[] = [];
+    for (const [key, d] of segments) {
+      const c = checkSegment(d.definition);
+      if (c.ok) conditions.set(key, c.value);
+      else
+        errors.push(...c.errors.map((e) => ({ ...e, path: `segments.${key}${e.path ? `.${e.path}` : ''}` })));
+    }
+    for (const [key, d] of computed) {
+      const c = checkComputedTrait(d.definition);
+      if (c.ok) traits.set(key, c.value);
+      else
+        errors.push(...c.errors.map((e) => ({ ...e, path: `computed.${key}${e.path ? `.${e.path}` : ''}` })));
+    }
+    return errors.length > 0 ? errors : Registry.build(conditions, traits);
+  }
+
+  list(kind: DefinitionKind): { key: string; stored: StoredDefinition }[] {
+    return [...this.definitions[kind]]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([key, stored]) => ({ key, stored }));
+  }
+
+  get(kind: DefinitionKind, key: string): StoredDefinition | null {
+    return this.definitions[kind].get(key) ?? null;
+  }
+
+  /**
+   * Creates or replaces a definition. Throws `DefinitionErrors` (paths relative to the definition)
+   * when it is invalid or would refer to something missing or form a cycle. Resolves once the new
+   * definitions are in force; the recompute they need runs on, and `recomputed` resolves at its end.
+   */
+  async put(
+    kind: DefinitionKind,
+    key: string,
+    definition: unknown,
+  ): Promise<{ created: boolean; recomputed: Promise<void> }> {
+    const checked = kind === 'segments' ? checkSegment(definition) : checkComputedTrait(definition);
+    if (!checked.ok) throw new DefinitionErrors(checked.errors);
+    let recomputed!: Promise<void>;
+    const created = await this.changes.run(async () => {
+      const current = this.definitions[kind];
+      const before = current.get(key);
+      const now = new Date(this.deps.clock.now()).toISOString();
+      const next = new Map(current);
+      next.set(key, { definition, createdAt: before?.createdAt ?? now, updatedAt: now });
+      const all = { ...this.definitions, [kind]: next };
+      const registry = this.compile(all.segments, all.computed);
+      if (!(registry instanceof Registry)) throw new DefinitionErrors(registry.map(relativeTo(kind, key)));
+      await this.save(kind, next);
+      this.definitions[kind] = next;
+      const touched = this.dependents(registry, kind, key);
+      recomputed = this.changes.run(() => this.recompute(registry, touched));
+      return before === undefined;
+    });
+    return { created, recomputed };
+  }
+
+  /** Deletes a definition; throws `StillReferenced` when a segment refers to it. False when missing. */
+  async delete(kind: DefinitionKind, key: string): Promise<boolean> {
+    return this.changes.run(async () => {
+      const current = this.definitions[kind];
+      if (!current.has(key)) return false;
+      const users = this.engine.registry.segments
+        .filter((s) => s.key !== key && s.uses.has(`${kind}:${key}`))
+        .map((s) => s.key);
+      if (users.length > 0) throw new StillReferenced(users);
+      const next = new Map(current);
+      next.delete(key);
+      const all = { ...this.definitions, [kind]: next };
+      const registry = this.compile(all.segments, all.computed);
+      if (!(registry instanceof Registry)) throw new DefinitionErrors(registry);
+      await this.save(kind, next);
+      this.definitions[kind] = next;
+      this.engine.setRegistry(registry, []);
+      this.armTimer();
+      return true;
+    });
+  }
+
+  private async save(kind: DefinitionKind, defs: ReadonlyMap<string, StoredDefinition>): Promise<void> {
+    await this.deps.store.setSetting(
+      this.deps.workspace,
+      SETTING[kind],
+      JSON.stringify(Object.fromEntries(defs)),
+    );
+  }
+
+  /** The segments to recompute when a definition changes: itself and every segment using it. */
+  private dependents(registry: Registry, kind: DefinitionKind, key: string): Set<string> {
+    const out = new Set<string>();
+    for (const s of registry.segments) {
+      if ((kind === 'segments' && s.key === key) || s.uses.has(`${kind}:${key}`)) out.add(s.key);
+    }
+    return out;
+  }
+
+  status(key: string): { status: 'computing' | 'ready'; progress: RecomputeProgress | null } {
+    const computing = this.engine.isFrozen(key) || (this.progress?.keys.includes(key) ?? false);
+    return { status: computing ? 'computing' : 'ready', progress: computing ? this.progress : null };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Recompute
+  // ---------------------------------------------------------------------------------------------
+
+  /**
+   * Brings the engine to a new registry. `touched` null means everything (start-up): every profile
+   * and every event the definitions read is scanned. Otherwise only event names whose projection
+   * grew are scanned again, and only the touched segments (plus those reading a rescanned name) are
+   * held back until the end. Commits keep flowing throughout: the scan covers the log up to a mark
+   * taken with no commit in flight, and every later commit reaches the engine live.
+   */
+  private async recompute(next: Registry, touched: Set<string> | null): Promise<void> {
+    const { store, workspace: ws, clock } = this.deps;
+    const old = this.engine.registry;
+    const full = touched === null;
+    const rescan = new Set<string>();
+    for (const [name, p] of next.projections) {
+      const before = old.projections.get(name);
+      const same =
+        before !== undefined &&
+        before.horizonMs >= p.horizonMs &&
+        before.paths.length === p.paths.length &&
+        before.paths.every((x, i) => x.parts.join('.') === p.paths[i]!.parts.join('.'));
+      if (full || !same) rescan.add(name);
+    }
+    const newTraits = full || [...next.traitNames].some((t) => !old.traitNames.has(t));
+    const held = new Set(touched ?? next.segments.map((s) => s.key));
+    for (const s of next.segments) {
+      if ([...s.events].some((e) => rescan.has(e)) || (newTraits && s.traits.size > 0)) held.add(s.key);
+    }
+    const startedAt = new Date(clock.now()).toISOString();
+    this.progress = {
+      keys: [...held].sort(),
+      phase: 'scanning',
+      scanned: 0,
+      profilesEvaluated: 0,
+      startedAt,
+    };
+    const started = performance.now();
+
+    if (rescan.size > 0 || newTraits) {
+      let upTo = 0;
+      await this.deps.ingest.exclusive(async () => {
+        upTo = await store.maxSeq(ws);
+        this.engine.setRegistry(next, held);
+        this.engine.dropFacts(rescan);
+      });
+      if (newTraits) {
+        let after = '';
+        for (;;) {
+          const page = await store.scanProfiles(ws, after, this.scanPage);
+          for (const p of page) this.engine.touch(p.id, p.traits);
+          if (page.length < this.scanPage) break;
+          after = page[page.length - 1]!.id;
+          await yieldToIo();
+        }
+      }
+      const names = [...rescan];
+      if (full) names.push(SEGMENT_ENTERED, SEGMENT_EXITED);
+      let after = 0;
+      let scanned = 0;
+      while (names.length > 0 && after < upTo) {
+        const page = await store.scanEvents(ws, {
+          afterSeq: after,
+          upToSeq: upTo,
+          limit: this.scanPage,
+          names,
+        });
+        const now = clock.now();
+        for (const e of page) this.engine.addScanned(e, now, full);
+        scanned += page.length;
+        this.progress = { ...this.progress, scanned };
+        if (page.length < this.scanPage) break;
+        after = page[page.length - 1]!.seq;
+        await yieldToIo();
+      }
+    } else {
+      this.engine.setRegistry(next, held);
+    }
+
+    // From here on events are evaluated live against complete facts; the pass below brings every
+    // other profile up to date (both evaluate the same facts, so their order does not matter).
+    this.engine.release(held);
+    this.progress = { ...this.progress, phase: 'evaluating' };
+    let evaluated = 0;
+    for (const [profiles, transitions] of this.engine.evaluateAll(held, clock.now())) {
+      evaluated += profiles;
+      this.announce(transitions);
+      this.progress = { ...this.progress, profilesEvaluated: evaluated };
+      await yieldToIo();
+    }
+    this.progress = null;
+    this.armTimer();
+    this.deps.log?.info(
+      {
+        segments: [...held].sort(),
+        ms: Math.round(performance.now() - started),
+        profiles: this.engine.profileCount,
+      },
+      'segments computed',
+    );
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Live
+  // ---------------------------------------------------------------------------------------------
+
+  private readonly onCommit: CommitListener = (
+    events: readonly NormalizedEvent[],
+    changes: CommitChanges,
+  ) => {
+    if (this.closed) return;
+    try {
+      const mine = events.length > 0 && events[0]!.workspaceId === this.deps.workspace;
+      if (!mine && !events.some((e) => e.workspaceId === this.deps.workspace)) return;
+      this.announce(this.engine.applyCommit(events, changes, this.deps.clock.now()));
+      this.armTimer();
+    } catch (err) {
+      this.deps.log?.error({ err }, 'segments could not follow a commit');
+    }
+  };
+
+  /** Forgets an erased profile. */
+  forget(id: ProfileId): void {
+    this.engine.forget(id);
+  }
+
+  private armTimer(): void {
+    if (this.closed) return;
+    const due = this.engine.nextDue();
+    if (due === this.armedAt) return;
+    this.cancelTimer?.();
+    this.cancelTimer = null;
+    this.armedAt = due;
+    if (due === null) return;
+    this.cancelTimer = this.deps.clock.at(due, () => {
+      this.armedAt = null;
+      this.cancelTimer = null;
+      if (this.closed) return;
+      try {
+        this.announce(this.engine.fireDue(this.deps.clock.now()));
+      } catch (err) {
+        this.deps.log?.error({ err }, 'segment timers failed');
+      }
+      this.armTimer();
+    });
+  }
+
+  private announce(transitions: Transition[]): void {
+    if (transitions.length === 0) return;
+    void this.submit(transitions).catch((err: unknown) => {
+      for (const t of transitions) this.engine.withdraw(t);
+      this.deps.log?.error({ err, count: transitions.length }, 'segment changes could not be stored');
+    });
+  }
+
+  private async submit(transitions: Transition[]): Promise<void> {
+    const { workspace, systemSource, clock, store } = this.deps;
+    const events: NormalizedEvent[] = [];
+    for (const t of transitions) {
+      let userId = t.userId;
+      let anonymousId = t.anonymousId;
+      if (userId === null && anonymousId === null) {
+        const p = await store.getProfile(workspace, t.profile);
+        if (p === null) continue;
+        userId = p.userIds[0] ?? null;
+        anonymousId = p.anonymousIds[0] ?? null;
+        if (userId === null && anonymousId === null) continue;
+      }
+      const message: JsonObject = {
+        type: 'track',
+        event: t.entered ? SEGMENT_ENTERED : SEGMENT_EXITED,
+        properties: { segment_key: t.key },
+        timestamp: new Date(t.at).toISOString(),
+        messageId: `segment:${t.key}:${t.profile}:${t.n}`,
+        context: { library: { name: 'concierge-segments' } },
+      };
+      if (userId !== null) message.userId = userId;
+      else message.anonymousId = anonymousId;
+      events.push(
+        normalizeMessage(message, 'track', {
+          workspaceId: workspace,
+          sourceId: systemSource,
+          receivedAt: clock.now(),
+          newMessageId: randomUUID,
+        }),
+      );
+    }
+    if (events.length > 0) await this.deps.ingest.submit(events);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reads
+  // ---------------------------------------------------------------------------------------------
+
+  /** The profile with its segments and computed traits filled in. */
+  decorate(p: Profile): Profile {
+    return {
+      ...p,
+      segments: this.engine.segmentsOf(p.id),
+      computed: this.engine.computedOf(p.id, this.deps.clock.now()),
+    };
+  }
+}
+
+const relativeTo =
+  (kind: DefinitionKind, key: string) =>
+  (e: DefinitionError): DefinitionError => {
+    const prefix = `${kind}.${key}`;
+    if (e.path === prefix) return { ...e, path: '' };
+    if (e.path.startsWith(`${prefix}.`)) return { ...e, path: e.path.slice(prefix.length + 1) };
+    return e;
+  };

@@ -1,0 +1,302 @@
+/**
+ * Segments and computed traits through the public HTTP API, with a virtual clock: definitions are
+ * checked with path-precise errors, membership follows events at once, windows slide by themselves
+ * when the clock moves, changes are announced as `Segment Entered` / `Segment Exited` events, and a
+ * restart recomputes membership without announcing anything twice.
+ */
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { VirtualClock } from '../../src/core/clock.ts';
+import {
+  ADMIN_TOKEN,
+  admin,
+  findProfile,
+  type InProcessServer,
+  type ProfileBody,
+  postTracking,
+  type StoredEventBody,
+  startApp,
+  tempDir,
+  timeline,
+  uid,
+} from '../helpers/server.ts';
+
+const DAY = 86_400_000;
+const T0 = Date.parse('2026-03-01T12:00:00.000Z');
+const iso = (t: number) => new Date(t).toISOString();
+
+type SegmentBody = { key: string; definition: unknown; size: number; status: string };
+type Invalid = { error: string; message: string; errors: { path: string; message: string }[] };
+
+async function eventually<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const v = await probe();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) assert.fail(`${what}: last value ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const segmentEvents = (events: StoredEventBody[], key: string) =>
+  events
+    .filter((e) => (e.properties as Record<string, unknown> | undefined)?.segment_key === key)
+    .map((e) => e.event as string)
+    .reverse();
+
+describe('segments over HTTP', () => {
+  const dataDir = tempDir();
+  const clock = new VirtualClock(T0);
+  let server: InProcessServer;
+  const size = async (key: string) =>
+    (await admin<SegmentBody>(server.url, 'GET', `/api/segments/${key}`)).body.size;
+  const profile = async (userId: string) => (await findProfile(server.url, 'userId', userId)) as ProfileBody;
+  const track = async (userId: string, event: string, properties: Record<string, unknown>, at: number) => {
+    const r = await postTracking(server.url, '/v1/track', { userId, event, properties, timestamp: iso(at) });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  };
+
+  before(async () => {
+    server = await startApp({ clock, dataDir, keepData: true });
+  });
+  after(async () => {
+    await server?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('bad definitions are refused with the path of each problem', async () => {
+    const put = (key: string, body: unknown) =>
+      admin<Invalid>(server.url, 'PUT', `/api/segments/${key}`, body);
+    const cases: [unknown, string, RegExp][] = [
+      [{ all: [{ trait: 'plan', op: 'equals', value: 'pro' }] }, 'all[0].op', /must be one of eq, neq/],
+      [{ trait: 'age', op: 'gt', value: 'old' }, 'value', /must be a number/],
+      [{ event: 'Order Completed', within: '30 days' }, 'within', /duration such as "30d"/],
+      [{ event: 'Order Completed', count: { op: 'gte', value: -1 } }, 'count.value', /whole number/],
+      [{ any: [] }, 'any', /non-empty array/],
+      [
+        { event: 'A', where: [{ property: 'x', op: 'within_last', value: '1d' }] },
+        'where[0].op',
+        /date traits/,
+      ],
+      [{ trait: 'plan', op: 'eq', value: 'pro', extra: 1 }, 'extra', /not an allowed key/],
+      [{ sequence: [{ event: 'A' }] }, 'sequence', /at least two steps/],
+      [{ segment: 'no-such-segment' }, '', /does not exist/],
+      [[1, 2], '', /condition object/],
+    ];
+    for (const [definition, path, message] of cases) {
+      const r = await put('bad', definition);
+      assert.equal(r.status, 400, JSON.stringify(definition));
+      assert.equal(r.body.error, 'invalid_definition');
+      const e = r.body.errors.find((x) => x.path === path);
+      assert.ok(
+        e,
+        `${JSON.stringify(definition)}: no error at "${path}" in ${JSON.stringify(r.body.errors)}`,
+      );
+      assert.match(e.message, message);
+    }
+    assert.equal((await put('bad key!', { trait: 'a', op: 'exists' })).status, 400);
+
+    // A cycle is named, and nothing of the refused definition is kept.
+    assert.equal((await put('cycle-a', { trait: 'x', op: 'exists' })).status, 201);
+    assert.equal((await put('cycle-b', { segment: 'cycle-a' })).status, 201);
+    const cycle = await put('cycle-a', { segment: 'cycle-b' });
+    assert.equal(cycle.status, 400);
+    assert.match(cycle.body.message, /cycle: cycle-a → cycle-b → cycle-a/);
+    assert.deepEqual((await admin<SegmentBody>(server.url, 'GET', '/api/segments/cycle-a')).body.definition, {
+      trait: 'x',
+      op: 'exists',
+    });
+    // A segment another one refers to cannot be deleted.
+    const del = await admin<{ message: string }>(server.url, 'DELETE', '/api/segments/cycle-a');
+    assert.equal(del.status, 409);
+    assert.match(del.body.message, /cycle-b/);
+    assert.equal((await admin(server.url, 'DELETE', '/api/segments/cycle-b')).status, 200);
+    assert.equal((await admin(server.url, 'DELETE', '/api/segments/cycle-a')).status, 200);
+    assert.equal((await admin(server.url, 'GET', '/api/segments/cycle-a')).status, 404);
+    assert.equal((await admin(server.url, 'DELETE', '/api/segments/cycle-a')).status, 404);
+  });
+
+  test('membership follows events at once and leaves by itself when the window slides past', async () => {
+    const ann = uid('ann');
+    const r = await admin<SegmentBody>(server.url, 'PUT', '/api/segments/recent-big-buyers', {
+      event: 'Order Completed',
+      where: [{ property: 'revenue', op: 'gt', value: 50 }],
+      within: '30d',
+    });
+    assert.equal(r.status, 201);
+    assert.equal(r.body.status, 'ready');
+    const base = await size('recent-big-buyers');
+
+    await track(ann, 'Order Completed', { revenue: 20 }, clock.now());
+    assert.deepEqual((await profile(ann)).segments, []);
+    await track(ann, 'Order Completed', { revenue: 80 }, clock.now() - 2 * DAY);
+    await eventually(
+      'ann enters',
+      () => size('recent-big-buyers'),
+      (n) => n === base + 1,
+    );
+    assert.deepEqual((await profile(ann)).segments, ['recent-big-buyers']);
+    const p = await profile(ann);
+    await eventually(
+      'Segment Entered is on the timeline',
+      async () => segmentEvents(await timeline(server.url, p.id), 'recent-big-buyers'),
+      (e) => e.length === 1,
+    );
+    const members = await admin<{ members: string[] }>(
+      server.url,
+      'GET',
+      '/api/segments/recent-big-buyers/members',
+    );
+    assert.ok(members.body.members.includes(p.id));
+
+    // 28 days later the 80 order is 30 days old: the window has slid past it.
+    clock.advance(27 * DAY);
+    assert.deepEqual((await profile(ann)).segments, ['recent-big-buyers']);
+    clock.advance(1 * DAY);
+    await eventually(
+      'ann leaves',
+      () => size('recent-big-buyers'),
+      (n) => n === base,
+    );
+    assert.deepEqual((await profile(ann)).segments, []);
+    const announced = await eventually(
+      'Segment Exited is on the timeline',
+      async () => segmentEvents(await timeline(server.url, p.id), 'recent-big-buyers'),
+      (e) => e.length === 2,
+    );
+    assert.deepEqual(announced, ['Segment Entered', 'Segment Exited']);
+  });
+
+  test('"did not" segments, segment references, traits and YAML bodies', async () => {
+    const bo = uid('bo');
+    const yaml = [
+      'all:',
+      '  - trait: plan',
+      '    op: in',
+      '    value: [pro, team]',
+      '  - event: Order Completed',
+      '    count: { op: eq, value: 0 }',
+      '    within: 7d',
+    ].join('\n');
+    const res = await fetch(`${server.url}/api/segments/paying-not-buying`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/yaml' },
+      body: yaml,
+    });
+    assert.equal(res.status, 201, await res.clone().text());
+    assert.equal(
+      (
+        await admin(server.url, 'PUT', '/api/segments/paying-not-buying-vip', {
+          all: [{ segment: 'paying-not-buying' }, { trait: 'vip', op: 'eq', value: true }],
+        })
+      ).status,
+      201,
+    );
+    assert.equal(
+      (await postTracking(server.url, '/v1/identify', { userId: bo, traits: { plan: 'pro' } })).status,
+      200,
+    );
+    await eventually(
+      'bo has not bought',
+      async () => (await profile(bo)).segments,
+      (s) => s.includes('paying-not-buying'),
+    );
+    assert.ok(!(await profile(bo)).segments.includes('paying-not-buying-vip'));
+    await postTracking(server.url, '/v1/identify', { userId: bo, traits: { vip: true } });
+    await eventually(
+      'bo is a vip',
+      async () => (await profile(bo)).segments,
+      (s) => s.includes('paying-not-buying-vip'),
+    );
+    await track(bo, 'Order Completed', { revenue: 10 }, clock.now());
+    await eventually(
+      'bo bought',
+      async () => (await profile(bo)).segments,
+      (s) => s.length === 0,
+    );
+    clock.advance(7 * DAY);
+    await eventually(
+      'a week later bo has not bought again',
+      async () => (await profile(bo)).segments,
+      (s) => s.includes('paying-not-buying') && s.includes('paying-not-buying-vip'),
+    );
+  });
+
+  test('computed traits: lifetime value, purchase interval and the predicted next purchase', async () => {
+    const cy = uid('cy');
+    const put = (key: string, body: unknown) => admin(server.url, 'PUT', `/api/computed-traits/${key}`, body);
+    assert.equal(
+      (await put('lifetime_value', { event: 'Order Completed', aggregate: 'sum', property: 'revenue' }))
+        .status,
+      201,
+    );
+    assert.equal(
+      (await put('purchase_interval_days', { event: 'Order Completed', aggregate: 'purchase_interval' }))
+        .status,
+      201,
+    );
+    assert.equal(
+      (await put('next_purchase', { event: 'Order Completed', aggregate: 'next_purchase' })).status,
+      201,
+    );
+    assert.equal(
+      (await put('favourite_shoe', { event: 'Order Completed', aggregate: 'most_frequent', property: 'sku' }))
+        .status,
+      201,
+    );
+    const bad = await admin<Invalid>(server.url, 'PUT', '/api/computed-traits/x', {
+      event: 'A',
+      aggregate: 'median',
+    });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.errors[0]!.path, 'aggregate');
+
+    const now = clock.now();
+    await track(cy, 'Order Completed', { revenue: 100, sku: 'run-1' }, now - 60 * DAY);
+    await track(cy, 'Order Completed', { revenue: 120, sku: 'run-1' }, now - 30 * DAY);
+    await track(cy, 'Order Completed', { revenue: 90, sku: 'trail-2' }, now - 2 * DAY);
+    const computed = await eventually(
+      'computed traits',
+      async () => (await profile(cy)).computed,
+      (c) => c.lifetime_value === 310,
+    );
+    assert.equal(computed.purchase_interval_days, 29);
+    assert.equal(computed.next_purchase, iso(now - 2 * DAY + 29 * DAY));
+    assert.equal(computed.favourite_shoe, 'run-1');
+
+    // A segment on a computed trait: customers due to repurchase within the next week.
+    assert.equal(
+      (
+        await admin(server.url, 'PUT', '/api/segments/big-spenders', {
+          computed: 'lifetime_value',
+          op: 'gte',
+          value: 300,
+        })
+      ).status,
+      201,
+    );
+    const p = await profile(cy);
+    assert.ok(p.segments.includes('big-spenders'));
+    const del = await admin(server.url, 'DELETE', '/api/computed-traits/lifetime_value');
+    assert.equal(del.status, 409);
+  });
+
+  test('after a restart membership is the same and nothing is announced twice', async () => {
+    const before = await admin<{ segments: SegmentBody[] }>(server.url, 'GET', '/api/segments');
+    const sizes = Object.fromEntries(before.body.segments.map((s) => [s.key, s.size]));
+    const counts = (await admin<{ events: number }>(server.url, 'GET', '/api/status')).body.events;
+    await server.close();
+    server = await startApp({ clock, dataDir, keepData: true });
+    await eventually(
+      'segments recomputed',
+      async () =>
+        (await admin<{ segments: SegmentBody[] }>(server.url, 'GET', '/api/segments')).body.segments,
+      (s) => s.every((x) => x.status === 'ready'),
+    );
+    const again = await admin<{ segments: SegmentBody[] }>(server.url, 'GET', '/api/segments');
+    assert.deepEqual(Object.fromEntries(again.body.segments.map((s) => [s.key, s.size])), sizes);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await admin<{ events: number }>(server.url, 'GET', '/api/status')).body.events, counts);
+  });
+});
