@@ -297,3 +297,38 @@ export function computedChangesAt(def: CompiledComputed, view: ProfileView, now:
   }
   return at;
 }
+
+/** An event as read back from the log, for evaluating from scratch. */
+export interface LoggedEvent {
+  readonly name: string | null;
+  readonly timestamp: number;
+  readonly messageId: string;
+  readonly body: unknown;
+}
+
+/**
+ * Every segment a profile belongs to at `now`, computed from scratch from its traits and whole
+ * event history: the reference that incremental membership must always equal.
+ */
+export function membershipFromScratch(
+  reg: Registry,
+  traits: JsonObject,
+  events: readonly LoggedEvent[],
+  now: number,
+): string[] {
+  const facts = new Map<string, Fact[]>();
+  for (const e of events) {
+    const projection = e.name === null ? undefined : reg.projections.get(e.name);
+    if (projection === undefined) continue;
+    let list = facts.get(e.name!);
+    if (list === undefined) {
+      list = [];
+      facts.set(e.name!, list);
+    }
+    insertFact(list, toFact(projection, e.timestamp, e.messageId, e.body));
+  }
+  const members = new Set<string>();
+  const view: ProfileView = { traits, events: facts, isMember: (k) => members.has(k) };
+  for (const seg of reg.segments) if (evaluate(reg, seg.condition, view, now)) members.add(seg.key);
+  return [...members].sort();
+}

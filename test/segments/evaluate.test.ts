@@ -1,0 +1,177 @@
+/**
+ * The evaluator on hand-written cases: window edges to the millisecond, sequences, "did not",
+ * value operators on missing and mixed-type values, and the computed aggregates.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  type ComputedTrait,
+  type Condition,
+  checkComputedTrait,
+  checkSegment,
+} from '../../src/segments/definition.ts';
+import { type LoggedEvent, membershipFromScratch, nextChange } from '../../src/segments/evaluate.ts';
+import { Registry } from '../../src/segments/registry.ts';
+
+const DAY = 86_400_000;
+const T = Date.parse('2026-06-01T00:00:00.000Z');
+
+function registry(segments: Record<string, unknown>, computed: Record<string, unknown> = {}): Registry {
+  const s = new Map<string, Condition>();
+  for (const [k, v] of Object.entries(segments)) {
+    const c = checkSegment(v);
+    assert.ok(c.ok, JSON.stringify(c));
+    s.set(k, c.value);
+  }
+  const c = new Map<string, ComputedTrait>();
+  for (const [k, v] of Object.entries(computed)) {
+    const x = checkComputedTrait(v);
+    assert.ok(x.ok, JSON.stringify(x));
+    c.set(k, x.value);
+  }
+  const r = Registry.build(s, c);
+  assert.ok(r instanceof Registry, JSON.stringify(r));
+  return r;
+}
+
+let n = 0;
+const ev = (name: string, ts: number, properties: Record<string, unknown> = {}): LoggedEvent => ({
+  name,
+  timestamp: ts,
+  messageId: `m${n++}`,
+  body: { type: 'track', event: name, properties, context: { campaign: { source: 'news' } } },
+});
+
+describe('segment evaluation', () => {
+  test('a window counts an event while it is younger than the window, to the millisecond', () => {
+    const reg = registry({ s: { event: 'Order Completed', within: '30d' } });
+    const events = [ev('Order Completed', T)];
+    assert.deepEqual(membershipFromScratch(reg, {}, events, T + 30 * DAY - 1), ['s']);
+    assert.deepEqual(membershipFromScratch(reg, {}, events, T + 30 * DAY), []);
+    const seg = reg.segmentByKey.get('s')!;
+    const view = { traits: {}, events: new Map(), isMember: () => false };
+    assert.equal(nextChange(reg, seg.condition, view, T), null, 'no events, nothing to wait for');
+  });
+
+  test('"did not" holds for people with no such event, and again once the window has passed', () => {
+    const reg = registry({
+      lapsed: { event: 'Order Completed', count: { op: 'eq', value: 0 }, within: '7d' },
+    });
+    assert.deepEqual(membershipFromScratch(reg, {}, [], T), ['lapsed']);
+    const events = [ev('Order Completed', T)];
+    assert.deepEqual(membershipFromScratch(reg, {}, events, T + DAY), []);
+    assert.deepEqual(membershipFromScratch(reg, {}, events, T + 7 * DAY), ['lapsed']);
+  });
+
+  test('counts and property filters, including dotted paths into the message', () => {
+    const reg = registry({
+      twice: {
+        event: 'Order Completed',
+        where: [
+          { property: 'revenue', op: 'gt', value: 50 },
+          { property: 'context.campaign.source', op: 'eq', value: 'news' },
+        ],
+        count: { op: 'gte', value: 2 },
+      },
+    });
+    const events = [
+      ev('Order Completed', T, { revenue: 80 }),
+      ev('Order Completed', T + 1, { revenue: '60' }),
+    ];
+    assert.deepEqual(
+      membershipFromScratch(reg, {}, events, T + 2),
+      ['twice'],
+      'a numeric string compares as a number',
+    );
+    assert.deepEqual(membershipFromScratch(reg, {}, events.slice(0, 1), T + 2), []);
+  });
+
+  test('a sequence needs its steps in order, the whole of it inside the window', () => {
+    const reg = registry({
+      s: { sequence: [{ event: 'Product Viewed' }, { event: 'Order Completed' }], within: '7d' },
+    });
+    const inOrder = [ev('Product Viewed', T), ev('Order Completed', T + DAY)];
+    const reversed = [ev('Order Completed', T), ev('Product Viewed', T + DAY)];
+    assert.deepEqual(membershipFromScratch(reg, {}, inOrder, T + 2 * DAY), ['s']);
+    assert.deepEqual(membershipFromScratch(reg, {}, reversed, T + 2 * DAY), []);
+    assert.deepEqual(
+      membershipFromScratch(reg, {}, inOrder, T + 7 * DAY),
+      [],
+      'the first step left the window',
+    );
+    // A later view restarts the sequence: it holds until 7 days after that view.
+    const again = [...inOrder, ev('Product Viewed', T + 5 * DAY), ev('Order Completed', T + 6 * DAY)];
+    assert.deepEqual(membershipFromScratch(reg, {}, again, T + 11 * DAY), ['s']);
+    assert.deepEqual(membershipFromScratch(reg, {}, again, T + 12 * DAY), []);
+  });
+
+  test('value operators: missing values, lists, strings and dates', () => {
+    const reg = registry({
+      notPro: { trait: 'plan', op: 'neq', value: 'pro' },
+      notIn: { trait: 'plan', op: 'not_in', value: ['pro', 'team'] },
+      gmail: { trait: 'email', op: 'contains', value: '@gmail.' },
+      tagged: { trait: 'tags', op: 'contains', value: 'runner' },
+      signedUpBefore: { trait: 'signedUpAt', op: 'before', value: '2026-01-01' },
+      activeRecently: { trait: 'lastSeen', op: 'within_last', value: '14d' },
+      noPhone: { trait: 'phone', op: 'not_exists' },
+    });
+    assert.deepEqual(membershipFromScratch(reg, {}, [], T), ['noPhone', 'notIn', 'notPro']);
+    const traits = {
+      plan: 'pro',
+      email: 'a@gmail.com',
+      tags: ['runner', 'yoga'],
+      signedUpAt: '2025-12-31T23:00:00Z',
+      lastSeen: new Date(T - 13 * DAY).toISOString(),
+      phone: null,
+    };
+    assert.deepEqual(membershipFromScratch(reg, traits, [], T), [
+      'activeRecently',
+      'gmail',
+      'noPhone',
+      'signedUpBefore',
+      'tagged',
+    ]);
+    assert.ok(!membershipFromScratch(reg, traits, [], T + DAY).includes('activeRecently'));
+  });
+
+  test('computed traits: sums, extremes, mode, days since, purchase interval and next purchase', () => {
+    const reg = registry(
+      {
+        due: { computed: 'next', op: 'before', value: '2026-06-20T00:00:00Z' },
+        big: { computed: 'ltv', op: 'gte', value: 300 },
+        quiet: { computed: 'since', op: 'gte', value: 3 },
+      },
+      {
+        ltv: { event: 'Order Completed', aggregate: 'sum', property: 'revenue' },
+        next: { event: 'Order Completed', aggregate: 'next_purchase' },
+        since: { event: 'Order Completed', aggregate: 'days_since_last' },
+      },
+    );
+    const orders = [
+      ev('Order Completed', T - 40 * DAY, { revenue: 100 }),
+      ev('Order Completed', T - 20 * DAY, { revenue: 150 }),
+      ev('Order Completed', T - 2 * DAY, { revenue: 60 }),
+    ];
+    // Interval (38 days / 2) = 19 days; next = T − 2d + 19d = June 18.
+    assert.deepEqual(membershipFromScratch(reg, {}, orders, T), ['big', 'due']);
+    assert.deepEqual(membershipFromScratch(reg, {}, orders, T + DAY), ['big', 'due', 'quiet']);
+  });
+
+  test('definitions: a reference to a missing segment and a cycle are refused', () => {
+    const a = checkSegment({ segment: 'b' });
+    const b = checkSegment({ segment: 'a' });
+    assert.ok(a.ok && b.ok);
+    const missing = Registry.build(new Map([['a', a.value]]), new Map());
+    assert.ok(Array.isArray(missing));
+    assert.match(missing[0]!.message, /segment "b", which does not exist/);
+    const cycle = Registry.build(
+      new Map([
+        ['a', a.value],
+        ['b', b.value],
+      ]),
+      new Map(),
+    );
+    assert.ok(Array.isArray(cycle));
+    assert.match(cycle[0]!.message, /cycle: a → b → a/);
+  });
+});
