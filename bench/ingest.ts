@@ -16,7 +16,16 @@ import { Pool } from 'undici';
 import { asSourceId, DEFAULT_WORKSPACE } from '../src/core/ids.ts';
 import { normalizeMessage } from '../src/ingest/normalize.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
-import { EventFactory, fmt, percentile, startServer, WRITE_KEY } from './lib.ts';
+import {
+  EventFactory,
+  fmt,
+  type LoadOptions,
+  load as loadWith,
+  percentile,
+  report,
+  startServer,
+  WRITE_KEY,
+} from './lib.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -37,68 +46,15 @@ const USERS = Number(args.users);
 const IMPORT_EVENTS = Number(args['import-events']);
 const skip = new Set(args.skip.split(',').filter(Boolean));
 const AUTH = `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}`;
-
-interface LoadResult {
-  events: number;
-  requests: number;
-  seconds: number;
-  latencies: number[];
-  errors: number;
-}
-
-/** Keeps `connections` requests in flight for `seconds`, each carrying `perRequest` events. */
-async function load(url: string, path: string, perRequest: number, seconds: number): Promise<LoadResult> {
-  const pool = new Pool(url, { connections: CONNECTIONS, pipelining: 1 });
-  const factory = new EventFactory(USERS);
-  // Bodies are made before the clock starts (each event unique), so the load generator spends
-  // the shared CPU on sending, as a dedicated load tool would, not on building JSON.
-  const bodies: Buffer[] = [];
-  const perBody = perRequest === 1 ? 1 : perRequest;
-  // Single-event requests cost far more per event, so a quarter of the rate is plenty.
-  const needed = Math.ceil(((perRequest === 1 ? MAX_RATE / 4 : MAX_RATE) * seconds) / perBody);
-  for (let i = 0; i < needed; i++) {
-    bodies.push(
-      Buffer.from(
-        perRequest === 1
-          ? JSON.stringify(factory.nextTrack())
-          : JSON.stringify({ batch: Array.from({ length: perRequest }, () => factory.next()) }),
-      ),
-    );
-  }
-  let next = 0;
-  const latencies: number[] = [];
-  let events = 0;
-  let requests = 0;
-  let errors = 0;
-  const started = performance.now();
-  const until = started + seconds * 1000;
-  const worker = async () => {
-    while (performance.now() < until) {
-      const body = bodies[next++];
-      if (body === undefined)
-        throw new Error(`ran out of prepared bodies; raise --max-rate above ${MAX_RATE}`);
-      const t0 = performance.now();
-      const res = await pool.request({
-        path,
-        method: 'POST',
-        headers: { authorization: AUTH, 'content-type': 'application/json' },
-        body,
-      });
-      await res.body.text();
-      const dt = performance.now() - t0;
-      if (res.statusCode === 200) {
-        latencies.push(dt);
-        events += perRequest;
-        requests++;
-      } else errors++;
-    }
-  };
-  await Promise.all(Array.from({ length: CONNECTIONS }, worker));
-  const elapsed = (performance.now() - started) / 1000;
-  await pool.close();
-  latencies.sort((a, b) => a - b);
-  return { events, requests, seconds: elapsed, latencies, errors };
-}
+const load = (url: string, path: string, perRequest: number, seconds: number) =>
+  loadWith(url, {
+    path,
+    perRequest,
+    seconds,
+    connections: CONNECTIONS,
+    maxRate: MAX_RATE,
+    users: USERS,
+  } satisfies LoadOptions);
 
 /**
  * Makes every benchmark person known first (an identify each, untimed), so the timed run measures
@@ -196,13 +152,6 @@ function rawInsertRates(n: number): { append: number; indexed: number } {
   append.push(run(false));
   indexed.push(run(true));
   return { append: Math.max(...append), indexed: Math.max(...indexed) };
-}
-
-function report(label: string, r: LoadResult, unit: string) {
-  console.log(
-    `${label}: ${fmt(r.events / r.seconds)} ${unit}/s over ${r.seconds.toFixed(1)} s (${fmt(r.requests)} requests, ${r.errors} errors); ` +
-      `ack latency p50 ${fmt(percentile(r.latencies, 50), 1)} ms, p99 ${fmt(percentile(r.latencies, 99), 1)} ms, max ${fmt(r.latencies.at(-1) ?? 0, 1)} ms`,
-  );
 }
 
 console.log(

@@ -132,6 +132,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     clock,
     systemSource: asSourceId(segmentsSource),
     log: http.log,
+    observer: {
+      announced(seconds, entered, exited) {
+        metrics.segmentAnnounceSeconds.observe(seconds);
+        if (entered > 0) metrics.segmentChanges.inc({ change: 'entered' }, entered);
+        if (exited > 0) metrics.segmentChanges.inc({ change: 'exited' }, exited);
+      },
+    },
   });
   let shuttingDown = false;
   // While closing, every response ends its connection, so keep-alive clients cannot hold it open.
@@ -203,6 +210,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     adminTokenHash,
     decorate: (p) => segments.decorate(p),
     erased: (id) => segments.forget(id),
+    status: () => ({ segments: segments.stats() }),
   });
   await segmentRoutes(http, { segments, docs, adminTokenHash });
   await consoleRoutes(http);

@@ -26,6 +26,8 @@ export interface AdminDeps {
   readonly decorate?: (p: Profile) => Profile;
   /** Told of each erased profile. */
   readonly erased?: (id: ProfileId) => void;
+  /** More to show on `/api/status`. */
+  readonly status?: () => Record<string, unknown>;
 }
 
 /** Registers a route and its documentation; the schemas validate the request. */
@@ -340,7 +342,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
         auth: 'admin',
         responses: { 200: { description: 'Counts.' }, ...common },
       },
-      async () => ({ store: store.kind, ...(await store.counts(ws)) }),
+      async () => ({ store: store.kind, ...(await store.counts(ws)), ...deps.status?.() }),
     );
   });
 }

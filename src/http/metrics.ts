@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry, Summary } from 'prom-client';
 
 /** The product's Prometheus metrics, served at /metrics. */
 export function createMetrics() {
@@ -49,6 +49,20 @@ export function createMetrics() {
       name: 'concierge_commit_seconds',
       help: 'Duration of one group commit.',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
+    segmentAnnounceSeconds: new Summary({
+      name: 'concierge_segment_announce_seconds',
+      help: 'From an acknowledged commit (or a window timer) to the durable Segment Entered / Exited events it caused.',
+      percentiles: [0.5, 0.9, 0.99],
+      maxAgeSeconds: 300,
+      ageBuckets: 5,
+      registers: [registry],
+    }),
+    segmentChanges: new Counter({
+      name: 'concierge_segment_changes_total',
+      help: 'Segment membership changes announced, by change.',
+      labelNames: ['change'] as const,
       registers: [registry],
     }),
     backlog: new Gauge({

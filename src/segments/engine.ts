@@ -1,7 +1,6 @@
 import { BinaryHeap } from '../core/binary-heap.ts';
 import type { JsonObject, NormalizedEvent } from '../core/event.ts';
-import { hash53 } from '../core/hash53.ts';
-import type { ProfileId, SourceId } from '../core/ids.ts';
+import type { ProfileId } from '../core/ids.ts';
 import type { CommitChanges, ScannedEvent } from '../store/port.ts';
 import {
   computeValue,
@@ -24,20 +23,10 @@ export interface Transition {
   readonly profile: ProfileId;
   readonly key: string;
   readonly entered: boolean;
-  /** This profile's nth announced change of this segment: makes the event's message id. */
-  readonly n: number;
   readonly at: number;
   /** An identity the event can carry, when known. */
   readonly userId: string | null;
   readonly anonymousId: string | null;
-}
-
-/** The last announced membership of one segment, as read from the log. */
-interface Announced {
-  in: boolean;
-  count: number;
-  ts: number;
-  tie: number;
 }
 
 const EMPTY: JsonObject = Object.freeze({}) as JsonObject;
@@ -46,9 +35,6 @@ class ProfileState implements ProfileView {
   traits: JsonObject = EMPTY;
   readonly events = new Map<string, Fact[]>();
   members: Set<string> | null = null;
-  announced: Map<string, Announced> | null = null;
-  /** Changes handed out for announcement and not yet seen back in the log, per segment. */
-  pending: Map<string, boolean[]> | null = null;
   timerAt = 0;
   userId: string | null = null;
   anonymousId: string | null = null;
@@ -72,14 +58,13 @@ export class SegmentEngine {
   private readonly profiles = new Map<ProfileId, ProfileState>();
   private readonly memberSets = new Map<string, Set<ProfileId>>();
   private readonly sortedMembers = new Map<string, ProfileId[]>();
-  /** Segments being recomputed: not evaluated until released. */
+  /** Segments being recomputed: not evaluated live until released. */
   private readonly frozen = new Set<string>();
+  /** Profiles an input reached while some segment was frozen: evaluated again on release. */
+  private readonly skipped = new Set<ProfileId>();
   private readonly timers = new BinaryHeap<{ at: number; profile: ProfileId }>((a, b) => a.at < b.at);
 
-  constructor(
-    reg: Registry,
-    private readonly systemSource: SourceId,
-  ) {
+  constructor(reg: Registry) {
     this.reg = reg;
   }
 
@@ -116,8 +101,20 @@ export class SegmentEngine {
     return this.frozen.has(key);
   }
 
-  release(keys: Iterable<string>): void {
+  /**
+   * Lets these segments be evaluated live again, and evaluates them (announcing changes) for every
+   * profile an input reached while they were frozen.
+   */
+  release(keys: ReadonlySet<string>, now: number): Transition[] {
     for (const k of keys) this.frozen.delete(k);
+    const out: Transition[] = [];
+    const segments = this.reg.segments.filter((s) => keys.has(s.key));
+    for (const id of this.skipped) {
+      const s = this.profiles.get(id);
+      if (s !== undefined) this.evaluateProfile(id, s, segments, now, out, false);
+    }
+    this.skipped.clear();
+    return out;
   }
 
   private state(id: ProfileId): ProfileState {
@@ -148,23 +145,13 @@ export class SegmentEngine {
     this.state(id).traits = this.project(traits);
   }
 
-  /**
-   * Adds an event read back from the log; no evaluation. `announcements` says whether the scan
-   * also reads this service's own segment events back (a scan from the start of the log does).
-   */
-  addScanned(e: ScannedEvent, now: number, announcements: boolean): void {
+  /** Adds an event read back from the log; no evaluation. */
+  addScanned(e: ScannedEvent, now: number): void {
     const s = this.state(e.profileId);
     const body = e.body;
     if (s.userId === null && typeof body.userId === 'string') s.userId = body.userId;
     if (s.anonymousId === null && typeof body.anonymousId === 'string') s.anonymousId = body.anonymousId;
     const mid = typeof body.messageId === 'string' ? body.messageId : String(e.seq);
-    if (
-      announcements &&
-      e.sourceId === this.systemSource &&
-      (e.name === SEGMENT_ENTERED || e.name === SEGMENT_EXITED)
-    ) {
-      this.noteAnnounced(s, body, e.name === SEGMENT_ENTERED, e.timestamp, mid);
-    }
     if (e.name !== null) this.addFact(s, e.name, e.timestamp, mid, body, now);
   }
 
@@ -186,21 +173,6 @@ export class SegmentEngine {
     const added = insertFact(list, toFact(projection, ts, mid, body));
     pruneFacts(list, projection.horizonMs, now);
     return added;
-  }
-
-  private noteAnnounced(s: ProfileState, body: JsonObject, entered: boolean, ts: number, mid: string): void {
-    const key = (body.properties as JsonObject | undefined)?.segment_key;
-    if (typeof key !== 'string') return;
-    s.announced ??= new Map();
-    const tie = hash53(mid);
-    const a = s.announced.get(key);
-    if (a === undefined) s.announced.set(key, { in: entered, count: 1, ts, tie });
-    else {
-      a.count++;
-      if (ts > a.ts || (ts === a.ts && tie >= a.tie)) Object.assign(a, { in: entered, ts, tie });
-    }
-    const queue = s.pending?.get(key);
-    if (queue && queue.length > 0) queue.shift();
   }
 
   /**
@@ -235,15 +207,10 @@ export class SegmentEngine {
       if (!known) mark(profile).all = true;
       if (ev.userId !== null) s.userId = ev.userId;
       else if (s.anonymousId === null && ev.anonymousId !== null) s.anonymousId = ev.anonymousId;
-      if (ev.name === null) continue;
-      const system =
-        ev.sourceId === this.systemSource && (ev.name === SEGMENT_ENTERED || ev.name === SEGMENT_EXITED);
-      const wanted = this.reg.projections.has(ev.name);
-      if (!system && !wanted) continue;
+      if (ev.name === null || !this.reg.projections.has(ev.name)) continue;
       const body = JSON.parse(ev.bodyJson) as JsonObject;
-      if (system) this.noteAnnounced(s, body, ev.name === SEGMENT_ENTERED, ev.timestamp, ev.messageId);
       const d = mark(profile);
-      if (wanted && this.addFact(s, ev.name, ev.timestamp, ev.messageId, body, now)) {
+      if (this.addFact(s, ev.name, ev.timestamp, ev.messageId, body, now)) {
         d.names ??= new Set();
         d.names.add(ev.name);
       }
@@ -288,20 +255,6 @@ export class SegmentEngine {
       for (const f of list) insertFact(target, f);
       if (projection) pruneFacts(target, projection.horizonMs, now);
     }
-    if (a.announced) {
-      b.announced ??= new Map();
-      for (const [key, x] of a.announced) {
-        const y = b.announced.get(key);
-        if (y === undefined) b.announced.set(key, { ...x });
-        else {
-          const later = x.ts > y.ts || (x.ts === y.ts && x.tie >= y.tie);
-          b.announced.set(
-            key,
-            later ? { ...x, count: x.count + y.count } : { ...y, count: x.count + y.count },
-          );
-        }
-      }
-    }
     b.userId ??= a.userId;
     b.anonymousId ??= a.anonymousId;
     this.forget(from);
@@ -325,24 +278,34 @@ export class SegmentEngine {
     s: ProfileState,
     segments: readonly CompiledSegment[],
     now: number,
-    out: Transition[],
+    out: Transition[] | null,
     full: boolean,
   ): void {
     let wake: number | null = s.timerAt > now ? s.timerAt : null;
     if (full) wake = null;
     for (const seg of segments) {
-      if (this.frozen.has(seg.key)) continue;
+      // Live inputs leave frozen segments alone; the silent pass of a recompute (out null) does not.
+      if (out !== null && this.frozen.has(seg.key)) {
+        this.skipped.add(id);
+        continue;
+      }
       const member = evaluateCondition(this.reg, seg.condition, s, now);
-      this.setMember(id, s, seg.key, member);
+      if (this.setMember(id, s, seg.key, member) && out !== null) {
+        out.push({
+          profile: id,
+          key: seg.key,
+          entered: member,
+          at: now,
+          userId: s.userId,
+          anonymousId: s.anonymousId,
+        });
+      }
       if (seg.timed) wake = earliest(wake, nextChange(this.reg, seg.condition, s, now));
-      this.announce(id, s, seg.key, member, now, out);
     }
     if (full) {
       // A full evaluation recomputes the wake-up time from every timed segment.
       wake = null;
-      for (const seg of this.reg.timed) {
-        if (!this.frozen.has(seg.key)) wake = earliest(wake, nextChange(this.reg, seg.condition, s, now));
-      }
+      for (const seg of this.reg.timed) wake = earliest(wake, nextChange(this.reg, seg.condition, s, now));
     }
     if (wake !== null && wake > now && wake !== s.timerAt) {
       s.timerAt = wake;
@@ -350,8 +313,9 @@ export class SegmentEngine {
     } else if (wake === null) s.timerAt = 0;
   }
 
-  private setMember(id: ProfileId, s: ProfileState, key: string, member: boolean): void {
-    if (member === s.isMember(key)) return;
+  /** True when membership changed. */
+  private setMember(id: ProfileId, s: ProfileState, key: string, member: boolean): boolean {
+    if (member === s.isMember(key)) return false;
     let set = this.memberSets.get(key);
     if (set === undefined) {
       set = new Set();
@@ -366,60 +330,25 @@ export class SegmentEngine {
       set.delete(id);
     }
     this.sortedMembers.delete(key);
+    return true;
   }
 
-  private announce(
-    id: ProfileId,
-    s: ProfileState,
-    key: string,
-    member: boolean,
-    now: number,
-    out: Transition[],
-  ) {
-    const queue = s.pending?.get(key);
-    const a = s.announced?.get(key);
-    const shown = queue && queue.length > 0 ? queue[queue.length - 1]! : (a?.in ?? false);
-    if (shown === member) return;
-    s.pending ??= new Map();
-    let q = s.pending.get(key);
-    if (q === undefined) {
-      q = [];
-      s.pending.set(key, q);
-    }
-    q.push(member);
-    out.push({
-      profile: id,
-      key,
-      entered: member,
-      n: (a?.count ?? 0) + q.length,
-      at: now,
-      userId: s.userId,
-      anonymousId: s.anonymousId,
-    });
-  }
-
-  /** Forgets changes handed out that could not be announced, so the next evaluation retries them. */
-  withdraw(t: Transition): void {
-    const q = this.profiles.get(t.profile)?.pending?.get(t.key);
-    if (q && q.length > 0) q.pop();
-  }
-
-  /** Evaluates every known profile against these segments (after a recompute). */
-  *evaluateAll(keys: ReadonlySet<string>, now: number, chunk = 5000): Generator<[number, Transition[]]> {
+  /**
+   * Evaluates every known profile against these segments, silently: the first computation of a
+   * segment is its starting point, not a change (announcing it would flood journeys and analytics
+   * with every existing member). Yields the number of profiles done, chunk by chunk.
+   */
+  *evaluateAll(keys: ReadonlySet<string>, now: number, chunk = 5000): Generator<number> {
     const segments = this.reg.segments.filter((s) => keys.has(s.key));
-    let out: Transition[] = [];
     let n = 0;
     // Profiles added while this runs (between chunks) are evaluated live; a snapshot keeps it finite.
     for (const id of [...this.profiles.keys()]) {
       const s = this.profiles.get(id);
       if (s === undefined) continue;
-      this.evaluateProfile(id, s, segments, now, out, false);
-      if (++n % chunk === 0) {
-        yield [chunk, out];
-        out = [];
-      }
+      this.evaluateProfile(id, s, segments, now, null, false);
+      if (++n % chunk === 0) yield chunk;
     }
-    yield [n % chunk, out];
+    yield n % chunk;
   }
 
   /** Re-evaluates the profiles whose windows slid past an event by `now`. */

@@ -49,6 +49,25 @@ export interface SegmentServiceDeps {
   readonly log?: SegmentLog;
   /** Events per page of a scan of the log. */
   readonly scanPage?: number;
+  /** Told of every batch of membership changes once it is durably announced. */
+  readonly observer?: SegmentObserver;
+}
+
+export interface SegmentObserver {
+  /**
+   * `seconds` runs from the moment the cause was known (the acknowledged commit reached the
+   * engine, or a window's timer fired) to the commit of the `Segment Entered` / `Exited` events.
+   */
+  announced(seconds: number, entered: number, exited: number): void;
+}
+
+/** What the last full or partial recompute did. */
+export interface RecomputeReport {
+  readonly segments: string[];
+  readonly eventsScanned: number;
+  readonly profiles: number;
+  readonly ms: number;
+  readonly finishedAt: string;
 }
 
 export class DefinitionErrors extends Error {
@@ -71,6 +90,12 @@ const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
  * settings, membership kept by a `SegmentEngine` fed with every commit, full recomputes that scan
  * the log without stopping ingestion, timers for windows sliding past events, and membership
  * changes announced as `Segment Entered` / `Segment Exited` events through the normal ingest path.
+ *
+ * Membership itself is never persisted: it is a function of the log, recomputed at start. The
+ * first computation of a segment (new, edited, or at start) is silent; every change after it is
+ * announced once (the message id is made of segment, profile, time and direction, so a retried
+ * announcement is stored once). A change whose announcement had not been committed when the
+ * process died is not announced after the restart, though membership is exact.
  */
 export class SegmentService {
   readonly engine: SegmentEngine;
@@ -80,6 +105,7 @@ export class SegmentService {
   };
   private readonly changes = new Serial();
   private progress: RecomputeProgress | null = null;
+  private lastRecompute: RecomputeReport | null = null;
   private cancelTimer: (() => void) | null = null;
   private armedAt: number | null = null;
   private closed = false;
@@ -88,7 +114,7 @@ export class SegmentService {
   private readonly scanPage: number;
 
   private constructor(private readonly deps: SegmentServiceDeps) {
-    this.engine = new SegmentEngine(Registry.EMPTY, deps.systemSource);
+    this.engine = new SegmentEngine(Registry.EMPTY);
     this.scanPage = deps.scanPage ?? 5000;
   }
 
@@ -266,6 +292,7 @@ export class SegmentService {
       startedAt,
     };
     const started = performance.now();
+    let scannedTotal = 0;
 
     if (rescan.size > 0 || newTraits) {
       let upTo = 0;
@@ -285,7 +312,6 @@ export class SegmentService {
         }
       }
       const names = [...rescan];
-      if (full) names.push(SEGMENT_ENTERED, SEGMENT_EXITED);
       let after = 0;
       let scanned = 0;
       while (names.length > 0 && after < upTo) {
@@ -296,8 +322,9 @@ export class SegmentService {
           names,
         });
         const now = clock.now();
-        for (const e of page) this.engine.addScanned(e, now, full);
+        for (const e of page) this.engine.addScanned(e, now);
         scanned += page.length;
+        scannedTotal = scanned;
         this.progress = { ...this.progress, scanned };
         if (page.length < this.scanPage) break;
         after = page[page.length - 1]!.seq;
@@ -307,27 +334,26 @@ export class SegmentService {
       this.engine.setRegistry(next, held);
     }
 
-    // From here on events are evaluated live against complete facts; the pass below brings every
-    // other profile up to date (both evaluate the same facts, so their order does not matter).
-    this.engine.release(held);
+    // The silent pass sets every profile's starting point; profiles that events reached meanwhile
+    // are evaluated again on release, and what changed for them since is announced.
     this.progress = { ...this.progress, phase: 'evaluating' };
     let evaluated = 0;
-    for (const [profiles, transitions] of this.engine.evaluateAll(held, clock.now())) {
+    for (const profiles of this.engine.evaluateAll(held, clock.now())) {
       evaluated += profiles;
-      this.announce(transitions);
       this.progress = { ...this.progress, profilesEvaluated: evaluated };
       await yieldToIo();
     }
+    this.announce(this.engine.release(held, clock.now()));
     this.progress = null;
     this.armTimer();
-    this.deps.log?.info(
-      {
-        segments: [...held].sort(),
-        ms: Math.round(performance.now() - started),
-        profiles: this.engine.profileCount,
-      },
-      'segments computed',
-    );
+    this.lastRecompute = {
+      segments: [...held].sort(),
+      eventsScanned: scannedTotal,
+      profiles: this.engine.profileCount,
+      ms: Math.round(performance.now() - started),
+      finishedAt: new Date(clock.now()).toISOString(),
+    };
+    this.deps.log?.info(this.lastRecompute, 'segments computed');
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -377,10 +403,31 @@ export class SegmentService {
 
   private announce(transitions: Transition[]): void {
     if (transitions.length === 0) return;
-    void this.submit(transitions).catch((err: unknown) => {
-      for (const t of transitions) this.engine.withdraw(t);
-      this.deps.log?.error({ err, count: transitions.length }, 'segment changes could not be stored');
-    });
+    const started = performance.now();
+    this.submit(transitions).then(
+      () => {
+        const entered = transitions.filter((t) => t.entered).length;
+        this.deps.observer?.announced(
+          (performance.now() - started) / 1000,
+          entered,
+          transitions.length - entered,
+        );
+      },
+      (err: unknown) => {
+        this.deps.log?.error({ err, count: transitions.length }, 'segment changes could not be stored');
+      },
+    );
+  }
+
+  /** What the engine holds and what the last recompute did (for status pages and benchmarks). */
+  stats() {
+    return {
+      ...this.engine.stats(),
+      segments: this.definitions.segments.size,
+      computedTraits: this.definitions.computed.size,
+      recomputing: this.progress,
+      lastRecompute: this.lastRecompute,
+    };
   }
 
   private async submit(transitions: Transition[]): Promise<void> {
@@ -401,7 +448,7 @@ export class SegmentService {
         event: t.entered ? SEGMENT_ENTERED : SEGMENT_EXITED,
         properties: { segment_key: t.key },
         timestamp: new Date(t.at).toISOString(),
-        messageId: `segment:${t.key}:${t.profile}:${t.n}`,
+        messageId: `segment:${t.key}:${t.profile}:${t.at}:${t.entered ? 'in' : 'out'}`,
         context: { library: { name: 'concierge-segments' } },
       };
       if (userId !== null) message.userId = userId;

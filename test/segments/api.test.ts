@@ -278,6 +278,8 @@ describe('segments over HTTP', () => {
     );
     const p = await profile(cy);
     assert.ok(p.segments.includes('big-spenders'));
+    // A segment's first computation is its starting point: existing members are not announced.
+    assert.deepEqual(segmentEvents(await timeline(server.url, p.id), 'big-spenders'), []);
     const del = await admin(server.url, 'DELETE', '/api/computed-traits/lifetime_value');
     assert.equal(del.status, 409);
   });

@@ -1,0 +1,534 @@
+/**
+ * Segments benchmark, against a `concierge start` process on the embedded SQLite store:
+ *
+ *   1. a store holding `--profiles` people (1M) and `--events` events (10M) over the last 90 days,
+ *      written straight into a fresh database file (a fixture: the history is not indexed for
+ *      timelines, which this benchmark does not read);
+ *   2. /v1/batch ingestion at full speed with no segments (the baseline), then with 100 segments
+ *      and 8 computed traits of a realistic mix: the cost of segments as a ratio;
+ *   3. the full recompute at start (all definitions over the whole log), and of one new segment
+ *      on its own, in events scanned per second;
+ *   4. the latency from an acknowledged commit to the durable `Segment Entered` / `Exited` events
+ *      it causes, at a paced 10,000 events/s;
+ *   5. memory: resident size with and without segments, per million profiles.
+ *
+ *   npm run bench:segments [-- --profiles 1000000 --events 10000000 --seconds 15]
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
+import { Pool } from 'undici';
+import { DEFAULT_WORKSPACE } from '../src/core/ids.ts';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
+import { ADMIN_TOKEN, fmt, load, report, startServer, WRITE_KEY } from './lib.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    profiles: { type: 'string', default: '1000000' },
+    events: { type: 'string', default: '10000000' },
+    seconds: { type: 'string', default: '15' },
+    connections: { type: 'string', default: '32' },
+    rate: { type: 'string', default: '10000' },
+  },
+});
+const PROFILES = Number(args.profiles);
+const EVENTS = Number(args.events);
+const SECONDS = Number(args.seconds);
+const CONNECTIONS = Number(args.connections);
+const RATE = Number(args.rate);
+const DAY = 86_400_000;
+const NOW = Date.now();
+const AUTH = `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}`;
+
+const profileId = (i: number) => `00000000-0000-7000-8000-${i.toString(16).padStart(12, '0')}`;
+
+/** Deterministic pseudo-random numbers (mulberry32), so every run builds the same fixture. */
+function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const PLANS = ['free', 'pro', 'team'];
+const COUNTRIES = ['DE', 'FR', 'GB', 'US', 'NL', 'ES'];
+const CATEGORIES = ['Running', 'Yoga', 'Outdoor', 'Home', 'Kitchen'];
+/** Event names with their share of the traffic. */
+const MIX: [string, number][] = [
+  ['Product Viewed', 30],
+  ['Product Added', 10],
+  ['Cart Viewed', 6],
+  ['Checkout Started', 4],
+  ['Order Completed', 5],
+  ['Order Delivered', 3],
+  ['Order Refunded', 0.5],
+  ['Email Opened', 12],
+  ['Email Clicked', 4],
+  ['Push Opened', 4],
+  ['Workout Completed', 8],
+  ['Wishlist Added', 3],
+  ['Store Visited', 2],
+  ['Support Ticket Opened', 0.5],
+  ['Review Submitted', 1],
+  ['Search Performed', 7],
+];
+const MIX_TOTAL = MIX.reduce((s, [, w]) => s + w, 0);
+
+function pickName(r: number): string {
+  let x = r * MIX_TOTAL;
+  for (const [name, w] of MIX) {
+    x -= w;
+    if (x < 0) return name;
+  }
+  return MIX[0]![0];
+}
+
+function properties(name: string, r: () => number): Record<string, unknown> {
+  switch (name) {
+    case 'Order Completed':
+    case 'Order Refunded':
+      return {
+        order_id: `o-${Math.floor(r() * 1e9)}`,
+        revenue: Math.round(r() * 30000) / 100,
+        category: CATEGORIES[Math.floor(r() * 5)],
+      };
+    case 'Product Viewed':
+    case 'Product Added':
+    case 'Wishlist Added':
+      return {
+        product_id: `sku-${Math.floor(r() * 5000)}`,
+        price: Math.round(r() * 20000) / 100,
+        category: CATEGORIES[Math.floor(r() * 5)],
+      };
+    case 'Workout Completed':
+      return { miles: Math.round(r() * 150) / 10, sport: r() < 0.6 ? 'running' : 'cycling' };
+    case 'Email Opened':
+    case 'Email Clicked':
+      return { campaign: `c-${Math.floor(r() * 40)}` };
+    case 'Support Ticket Opened':
+      return { priority: r() < 0.2 ? 'critical' : 'normal' };
+    default:
+      return {};
+  }
+}
+
+/** Writes the fixture: profiles with traits and a user id each, and their history over 90 days. */
+async function buildFixture(path: string): Promise<void> {
+  const started = performance.now();
+  // The store creates the schema; the rows then go in directly, many per transaction.
+  await new SqliteStore({ path }).close();
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = OFF');
+  const ws = DEFAULT_WORKSPACE;
+  db.prepare('INSERT OR IGNORE INTO workspaces (id, name, created_at) VALUES (?, ?, ?)').run(
+    ws,
+    'Default workspace',
+    NOW,
+  );
+  const insProfile = db.prepare(
+    'INSERT INTO profiles (id, workspace_id, traits, trait_versions, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+  );
+  const insId = db.prepare(
+    "INSERT INTO identifiers (workspace_id, kind, value, profile_id, created_at) VALUES (?, 'user_id', ?, ?, ?)",
+  );
+  const insEvent = db.prepare(
+    `INSERT INTO events (workspace_id, source_id, message_id, profile_id, type, name, ts, received_at, body)
+     VALUES (?, 'src_fixture', ?, ?, 'track', ?, ?, ?, ?)`,
+  );
+  const r = rng(42);
+  const chunk = 50_000;
+  for (let from = 0; from < PROFILES; from += chunk) {
+    db.transaction(() => {
+      for (let i = from; i < Math.min(from + chunk, PROFILES); i++) {
+        const created = NOW - Math.floor(r() * 700) * DAY;
+        const traits = {
+          plan: PLANS[Math.floor(r() * 3)],
+          country: COUNTRIES[Math.floor(r() * COUNTRIES.length)],
+          age: 18 + Math.floor(r() * 60),
+          newsletter: r() < 0.4,
+          signup_at: new Date(created).toISOString(),
+          email: `user-${i}@example.com`,
+        };
+        const versions = Object.fromEntries(Object.keys(traits).map((k) => [k, [created, `fixture-${i}`]]));
+        insProfile.run(profileId(i), ws, JSON.stringify(traits), JSON.stringify(versions), created, created);
+        insId.run(ws, `user-${i}`, profileId(i), created);
+      }
+    })();
+  }
+  for (let from = 0; from < EVENTS; from += chunk) {
+    db.transaction(() => {
+      for (let n = from; n < Math.min(from + chunk, EVENTS); n++) {
+        const i = Math.floor(r() * PROFILES);
+        const name = pickName(r());
+        const ts = NOW - Math.floor(r() * 90 * DAY);
+        const messageId = `f-${n}`;
+        const body = {
+          type: 'track',
+          event: name,
+          userId: `user-${i}`,
+          messageId,
+          timestamp: new Date(ts).toISOString(),
+          properties: properties(name, r),
+        };
+        insEvent.run(ws, messageId, profileId(i), name, ts, ts, JSON.stringify(body));
+      }
+    })();
+  }
+  const max = db.prepare('SELECT max(seq) FROM events').pluck().get() as number;
+  db.prepare("UPDATE meta SET value = ? WHERE key = 'indexed_seq'").run(max);
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  db.close();
+  console.log(
+    `fixture: ${fmt(PROFILES)} profiles, ${fmt(EVENTS)} events written in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
+}
+
+/** 100 segments and 8 computed traits, the kind a retailer runs. */
+function definitions(): { segments: Record<string, unknown>; computed: Record<string, unknown> } {
+  const computed: Record<string, unknown> = {
+    lifetime_value: { event: 'Order Completed', aggregate: 'sum', property: 'revenue', within: '90d' },
+    orders_90d: { event: 'Order Completed', aggregate: 'count', within: '90d' },
+    avg_order_value: { event: 'Order Completed', aggregate: 'avg', property: 'revenue', within: '90d' },
+    days_since_order: { event: 'Order Completed', aggregate: 'days_since_last' },
+    favourite_category: {
+      event: 'Product Viewed',
+      aggregate: 'most_frequent',
+      property: 'category',
+      within: '30d',
+    },
+    purchase_interval: { event: 'Order Completed', aggregate: 'purchase_interval' },
+    next_purchase: { event: 'Order Completed', aggregate: 'next_purchase' },
+    miles_30d: { event: 'Workout Completed', aggregate: 'sum', property: 'miles', within: '30d' },
+  };
+  const s: Record<string, unknown> = {};
+  const windows = ['1d', '7d', '14d', '30d', '60d'];
+  let k = 0;
+  // 30 behavioural counts with filters.
+  for (const [name] of MIX.slice(0, 15)) {
+    s[`did-${k++}`] = { event: name, within: windows[k % 5] };
+    s[`did-${k++}`] = { event: name, count: { op: 'gte', value: 2 + (k % 3) }, within: windows[(k + 2) % 5] };
+  }
+  // 10 with property filters.
+  for (const c of CATEGORIES) {
+    s[`viewed-${c.toLowerCase()}`] = {
+      event: 'Product Viewed',
+      where: [{ property: 'category', op: 'eq', value: c }],
+      within: '14d',
+    };
+    s[`bought-${c.toLowerCase()}`] = {
+      event: 'Order Completed',
+      where: [
+        { property: 'category', op: 'eq', value: c },
+        { property: 'revenue', op: 'gt', value: 50 },
+      ],
+      within: '60d',
+    };
+  }
+  // 15 "did not".
+  for (let i = 0; i < 15; i++) {
+    const [name] = MIX[i]!;
+    s[`lapsed-${i}`] = {
+      all: [
+        { event: 'Email Opened', within: '30d' },
+        { event: name, count: { op: 'eq', value: 0 }, within: windows[i % 5] },
+      ],
+    };
+  }
+  // 20 on traits.
+  for (const plan of PLANS) s[`plan-${plan}`] = { trait: 'plan', op: 'eq', value: plan };
+  for (const c of COUNTRIES) s[`country-${c}`] = { trait: 'country', op: 'eq', value: c };
+  s['eu-newsletter'] = {
+    all: [
+      { trait: 'country', op: 'in', value: ['DE', 'FR', 'NL', 'ES'] },
+      { trait: 'newsletter', op: 'eq', value: true },
+    ],
+  };
+  s['new-signups'] = { trait: 'signup_at', op: 'within_last', value: '30d' };
+  s.veterans = { trait: 'signup_at', op: 'before', value: '2025-06-01' };
+  for (const [lo, hi] of [
+    [18, 25],
+    [25, 35],
+    [35, 50],
+    [50, 65],
+    [65, 99],
+  ]) {
+    s[`age-${lo}-${hi}`] = {
+      all: [
+        { trait: 'age', op: 'gte', value: lo },
+        { trait: 'age', op: 'lt', value: hi },
+      ],
+    };
+  }
+  s['gmail-like'] = { trait: 'email', op: 'contains', value: '@example.' };
+  s['no-phone'] = { trait: 'phone', op: 'not_exists' };
+  s['pro-or-team'] = { trait: 'plan', op: 'in', value: ['pro', 'team'] };
+  // 10 sequences.
+  const seqs: [string, string, string][] = [
+    ['Product Viewed', 'Product Added', '1d'],
+    ['Product Added', 'Checkout Started', '1d'],
+    ['Checkout Started', 'Order Completed', '1d'],
+    ['Cart Viewed', 'Order Completed', '7d'],
+    ['Email Clicked', 'Order Completed', '7d'],
+    ['Push Opened', 'Order Completed', '7d'],
+    ['Wishlist Added', 'Store Visited', '14d'],
+    ['Store Visited', 'Order Completed', '7d'],
+    ['Order Completed', 'Review Submitted', '30d'],
+    ['Search Performed', 'Product Viewed', '1d'],
+  ];
+  for (const [i, [a, b, w]] of seqs.entries())
+    s[`seq-${i}`] = { sequence: [{ event: a }, { event: b }], within: w };
+  // 10 on computed traits.
+  s['big-spenders'] = { computed: 'lifetime_value', op: 'gte', value: 500 };
+  s['repeat-buyers'] = { computed: 'orders_90d', op: 'gte', value: 3 };
+  s['high-aov'] = { computed: 'avg_order_value', op: 'gte', value: 150 };
+  s['one-month-no-order'] = { computed: 'days_since_order', op: 'gte', value: 30 };
+  s.runners = { computed: 'miles_30d', op: 'gte', value: 40 };
+  s['loves-running'] = { computed: 'favourite_category', op: 'eq', value: 'Running' };
+  s['due-soon'] = { computed: 'next_purchase', op: 'before', value: new Date(NOW + 7 * DAY).toISOString() };
+  s['frequent-interval'] = { computed: 'purchase_interval', op: 'lte', value: 20 };
+  s['cheap-buyers'] = { computed: 'avg_order_value', op: 'lt', value: 40 };
+  s['no-orders'] = { computed: 'orders_90d', op: 'eq', value: 0 };
+  // 5 combining others.
+  s.vip = { all: [{ segment: 'big-spenders' }, { segment: 'repeat-buyers' }] };
+  s['vip-lapsed'] = { all: [{ segment: 'vip' }, { segment: 'one-month-no-order' }] };
+  s['critical-ticket'] = {
+    event: 'Support Ticket Opened',
+    where: [{ property: 'priority', op: 'eq', value: 'critical' }],
+    within: '14d',
+  };
+  s['promo-ok'] = { all: [{ not: { segment: 'critical-ticket' } }, { segment: 'pro-or-team' }] };
+  s['running-due'] = {
+    all: [{ segment: 'loves-running' }, { segment: 'due-soon' }, { not: { segment: 'critical-ticket' } }],
+  };
+  const keys = Object.keys(s);
+  if (keys.length !== 100) throw new Error(`expected 100 segments, made ${keys.length}`);
+  return { segments: s, computed };
+}
+
+/** Stores the definitions in the fixture as the server keeps them, so they compute at start. */
+function installDefinitions(path: string): void {
+  const { segments, computed } = definitions();
+  const at = new Date(NOW).toISOString();
+  const wrap = (defs: Record<string, unknown>) =>
+    JSON.stringify(
+      Object.fromEntries(
+        Object.entries(defs).map(([k, d]) => [k, { definition: d, createdAt: at, updatedAt: at }]),
+      ),
+    );
+  const db = new Database(path);
+  const set = db.prepare('INSERT OR REPLACE INTO settings (workspace_id, key, value) VALUES (?, ?, ?)');
+  set.run(DEFAULT_WORKSPACE, 'segments', wrap(segments));
+  set.run(DEFAULT_WORKSPACE, 'computed_traits', wrap(computed));
+  db.close();
+}
+
+async function adminGet<T>(url: string, path: string): Promise<T> {
+  const res = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+type Status = {
+  segments: {
+    profiles: number;
+    facts: number;
+    timers: number;
+    recomputing: unknown;
+    lastRecompute: { eventsScanned: number; ms: number; profiles: number } | null;
+  };
+};
+
+async function metric(url: string, name: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const [k, v] = line.split(' ');
+    out.set(k!, Number(v));
+  }
+  return out;
+}
+
+const rss = async (url: string) =>
+  (await metric(url, 'concierge_process_resident_memory_bytes')).values().next().value ?? 0;
+
+/** Traffic of existing customers, now: the same mix as the history. */
+class LiveTraffic {
+  private readonly r = rng(7);
+  next(): Record<string, unknown> {
+    const i = Math.floor(this.r() * PROFILES);
+    if (this.r() < 0.05) {
+      return {
+        type: 'identify',
+        userId: `user-${i}`,
+        messageId: randomUUID(),
+        traits: { plan: PLANS[Math.floor(this.r() * 3)], newsletter: this.r() < 0.5 },
+      };
+    }
+    const name = pickName(this.r());
+    return {
+      type: 'track',
+      event: name,
+      userId: `user-${i}`,
+      messageId: randomUUID(),
+      properties: properties(name, this.r),
+    };
+  }
+  nextTrack(): Record<string, unknown> {
+    return { ...this.next(), type: 'track', event: 'Product Viewed' };
+  }
+}
+
+/** Sends `rate` events/s in batches of 100 for `seconds`, paced. */
+async function paced(url: string, rate: number, seconds: number): Promise<number> {
+  const pool = new Pool(url, { connections: 16 });
+  const traffic = new LiveTraffic();
+  const perBatch = 100;
+  const interval = (1000 * perBatch) / rate;
+  const started = performance.now();
+  const inflight: Promise<void>[] = [];
+  let sent = 0;
+  for (let k = 0; performance.now() - started < seconds * 1000; k++) {
+    const due = started + k * interval;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const body = JSON.stringify({ batch: Array.from({ length: perBatch }, () => traffic.next()) });
+    inflight.push(
+      pool
+        .request({
+          path: '/v1/batch',
+          method: 'POST',
+          headers: { authorization: AUTH, 'content-type': 'application/json' },
+          body,
+        })
+        .then(async (res) => {
+          await res.body.text();
+          if (res.statusCode === 200) sent += perBatch;
+        }),
+    );
+  }
+  await Promise.all(inflight);
+  await pool.close();
+  return sent / ((performance.now() - started) / 1000);
+}
+
+async function waitForSegments(url: string): Promise<Status['segments']> {
+  for (;;) {
+    const s = (await adminGet<Status>(url, '/api/status')).segments;
+    if (s.lastRecompute !== null && s.recomputing === null) return s;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+console.log(
+  `Concierge segments benchmark — ${fmt(PROFILES)} profiles, ${fmt(EVENTS)} events in the log, ${CONNECTIONS} connections, embedded SQLite`,
+);
+const dir = mkdtempSync(join(tmpdir(), 'concierge-bench-segments-'));
+const dataDir = join(dir, 'data');
+const dbPath = join(dataDir, 'concierge.db');
+try {
+  await buildFixture(dbPath);
+  const loadOptions = {
+    path: '/v1/batch',
+    perRequest: 100,
+    connections: CONNECTIONS,
+    maxRate: 60_000,
+    users: PROFILES,
+  };
+
+  // Baseline: no segments.
+  let off: number;
+  let rssOff: number;
+  {
+    const server = await startServer({}, dataDir);
+    try {
+      await load(server.url, { ...loadOptions, seconds: 2, factory: new LiveTraffic() });
+      const r = await load(server.url, { ...loadOptions, seconds: SECONDS, factory: new LiveTraffic() });
+      report('segments off: POST /v1/batch', r, 'events');
+      off = r.events / r.seconds;
+      rssOff = await rss(server.url);
+    } finally {
+      await server.stop();
+    }
+  }
+
+  installDefinitions(dbPath);
+  {
+    const t0 = performance.now();
+    const server = await startServer({}, dataDir);
+    try {
+      const s = await waitForSegments(server.url);
+      const rc = s.lastRecompute!;
+      console.log(
+        `start-up recompute of 100 segments + 8 computed traits: ${fmt(rc.eventsScanned)} events scanned, ${fmt(rc.profiles)} profiles, ` +
+          `${(rc.ms / 1000).toFixed(1)} s = ${fmt(rc.eventsScanned / (rc.ms / 1000))} events/s (server ready to ingest after ${((performance.now() - t0) / 1000).toFixed(1)} s … ingestion was open throughout)`,
+      );
+      const rssOn = await rss(server.url);
+      console.log(
+        `memory: ${fmt(rssOn / 2 ** 20)} MiB resident with segments vs ${fmt(rssOff / 2 ** 20)} MiB without; ` +
+          `${fmt((rssOn - rssOff) / 2 ** 20 / (PROFILES / 1e6))} MiB per million profiles for segment state (${fmt(s.facts)} facts kept, ${fmt(s.timers)} timers pending)`,
+      );
+
+      // One new segment on its own: scans only its event name.
+      const t1 = performance.now();
+      const res = await fetch(`${server.url}/api/segments/bench-new?wait=600`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          event: 'Order Completed',
+          where: [{ property: 'revenue', op: 'gt', value: 200 }],
+          within: '45d',
+        }),
+      });
+      const created = (await res.json()) as { size: number; status: string };
+      const one = (await adminGet<Status>(server.url, '/api/status')).segments.lastRecompute!;
+      console.log(
+        `recompute of one new segment: ${fmt(one.eventsScanned)} events of its name scanned out of ${fmt(EVENTS)}, ${(one.ms / 1000).toFixed(1)} s ` +
+          `(${fmt(EVENTS / (one.ms / 1000))} log events/s), size ${fmt(created.size)}, PUT answered in ${((performance.now() - t1) / 1000).toFixed(1)} s`,
+      );
+
+      await load(server.url, { ...loadOptions, seconds: 2, factory: new LiveTraffic() });
+      const r = await load(server.url, { ...loadOptions, seconds: SECONDS, factory: new LiveTraffic() });
+      report('segments on: POST /v1/batch', r, 'events');
+      const on = r.events / r.seconds;
+      console.log(
+        `throughput with 101 segments / without: ${(on / off).toFixed(2)} (cost ${((1 - on / off) * 100).toFixed(0)} %)`,
+      );
+    } finally {
+      await server.stop();
+    }
+  }
+
+  // Latency at a paced rate, on a fresh process so the summary holds only this run.
+  {
+    const server = await startServer({}, dataDir);
+    try {
+      await waitForSegments(server.url);
+      const before = await metric(server.url, 'concierge_segment_changes_total');
+      const achieved = await paced(server.url, RATE, SECONDS);
+      await new Promise((r) => setTimeout(r, 1000));
+      const q = await metric(server.url, 'concierge_segment_announce_seconds');
+      const after = await metric(server.url, 'concierge_segment_changes_total');
+      const changes = [...after].reduce((s, [k, v]) => s + v - (before.get(k) ?? 0), 0);
+      const ms = (k: string) =>
+        ((q.get(`concierge_segment_announce_seconds{quantile="${k}"}`) ?? Number.NaN) * 1000).toFixed(1);
+      console.log(
+        `acknowledged commit → Segment Entered/Exited committed, at ${fmt(achieved)} events/s: p50 ${ms('0.5')} ms, p90 ${ms('0.9')} ms, p99 ${ms('0.99')} ms (${fmt(changes)} membership changes announced)`,
+      );
+    } finally {
+      await server.stop();
+    }
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
