@@ -28,12 +28,16 @@ export interface Server {
 }
 
 /** Starts `concierge start` as its own process, as a user would, and waits for /healthz. */
-export async function startServer(extraEnv: Record<string, string> = {}, dataDir?: string): Promise<Server> {
+export async function startServer(
+  extraEnv: Record<string, string> = {},
+  dataDir?: string,
+  nodeArgs: readonly string[] = [],
+): Promise<Server> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'concierge-bench-'));
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    ['bin/concierge.mjs', 'start', '--port', String(port), '--host', '127.0.0.1', '--data', dir],
+    [...nodeArgs, 'bin/concierge.mjs', 'start', '--port', String(port), '--host', '127.0.0.1', '--data', dir],
     {
       env: {
         ...process.env,

@@ -16,6 +16,7 @@ import { IdentitySettings } from './ingest/identity-settings.ts';
 import { IngestService } from './ingest/ingest-service.ts';
 import { hashSecret, SourceDirectory } from './ingest/sources.ts';
 import { DEFAULT_LIMITS } from './ingest/validate.ts';
+import { WorkerEngineHost } from './segments/engine-host.ts';
 import { SegmentService } from './segments/segment-service.ts';
 import { openStore } from './store/open-store.ts';
 import type { Store } from './store/port.ts';
@@ -132,6 +133,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     clock,
     systemSource: asSourceId(segmentsSource),
     log: http.log,
+    host: new WorkerEngineHost(),
     observer: {
       announced(seconds, entered, exited) {
         metrics.segmentAnnounceSeconds.observe(seconds);
@@ -210,7 +212,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     adminTokenHash,
     decorate: (p) => segments.decorate(p),
     erased: (id) => segments.forget(id),
-    status: () => ({ segments: segments.stats() }),
+    status: async () => ({ segments: await segments.stats() }),
   });
   await segmentRoutes(http, { segments, docs, adminTokenHash });
   await consoleRoutes(http);
@@ -239,7 +241,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           clearInterval(sweep);
         }
         // Changes not announced by now are announced on the next start (recomputed from the log).
-        segments.close();
+        await segments.close();
         await ingest.drain();
         await store.close();
       })();

@@ -45,6 +45,11 @@ export class VirtualClock implements Clock {
   }
 
   at(at: number, fn: () => void): () => void {
+    if (at <= this.current) {
+      // Already due (asked for after the clock moved past it): run it soon, as a real clock would.
+      const timer = setImmediate(fn);
+      return () => clearImmediate(timer);
+    }
     const entry = { at, seq: this.seq++, fn };
     this.waiting.push(entry);
     return () => {

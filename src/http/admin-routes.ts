@@ -23,11 +23,11 @@ export interface AdminDeps {
   /** SHA-256 of the admin token. */
   readonly adminTokenHash: string;
   /** Fills in what the store does not hold (segments, computed traits). */
-  readonly decorate?: (p: Profile) => Profile;
+  readonly decorate?: (p: Profile) => Promise<Profile>;
   /** Told of each erased profile. */
   readonly erased?: (id: ProfileId) => void;
   /** More to show on `/api/status`. */
-  readonly status?: () => Record<string, unknown>;
+  readonly status?: () => Promise<Record<string, unknown>>;
 }
 
 /** Registers a route and its documentation; the schemas validate the request. */
@@ -108,7 +108,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     scope.addHook('onRequest', async (req) => checkBearer(req, deps.adminTokenHash));
 
     const route = documentedRoute(scope, deps.docs);
-    const decorate = deps.decorate ?? ((p: Profile) => p);
+    const decorate = deps.decorate ?? (async (p: Profile) => p);
     const notFound = (id: string) => adminError(404, 'not_found', `no profile with id '${id}'`);
     const common = { 401: { description: 'Missing or wrong admin token.', schema: ErrorShape } };
 
@@ -236,7 +236,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
         if (!x) throw notFound(req.params.id);
         return {
           ...x,
-          profile: decorate(x.profile),
+          profile: await decorate(x.profile),
           events: x.events.map((e) => e.body),
           exportedAt: new Date().toISOString(),
         };
@@ -342,7 +342,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
         auth: 'admin',
         responses: { 200: { description: 'Counts.' }, ...common },
       },
-      async () => ({ store: store.kind, ...(await store.counts(ws)), ...deps.status?.() }),
+      async () => ({ store: store.kind, ...(await store.counts(ws)), ...(await deps.status?.()) }),
     );
   });
 }

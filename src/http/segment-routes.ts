@@ -99,11 +99,13 @@ export async function segmentRoutes(app: FastifyInstance, deps: SegmentRouteDeps
           auth: 'admin',
           responses: { 200: { description: `Every ${noun}.` }, ...common },
         },
-        async () => ({
-          [kind === 'segments' ? 'segments' : 'computedTraits']: service
-            .list(kind)
-            .map((d) => describe(service, kind, d.key)),
-        }),
+        async () => {
+          const sizes = kind === 'segments' ? await service.sizes() : {};
+          const all = await Promise.all(
+            service.list(kind).map((d) => describe(service, kind, d.key, sizes[d.key] ?? 0)),
+          );
+          return { [kind === 'segments' ? 'segments' : 'computedTraits']: all };
+        },
       );
 
       route<Static<typeof KeyParams>, Static<typeof PutQuery>, unknown>(
@@ -219,13 +221,13 @@ export async function segmentRoutes(app: FastifyInstance, deps: SegmentRouteDeps
         if (service.get('segments', req.params.key) === null) {
           throw adminError(404, 'not_found', `no segment '${req.params.key}'`);
         }
-        return service.engine.members(req.params.key, req.query.limit ?? 100, req.query.cursor ?? null);
+        return service.members(req.params.key, req.query.limit ?? 100, req.query.cursor ?? null);
       },
     );
   });
 }
 
-function describe(service: SegmentService, kind: DefinitionKind, key: string) {
+async function describe(service: SegmentService, kind: DefinitionKind, key: string, size?: number) {
   const stored = service.get(kind, key)!;
   const common = {
     key,
@@ -235,5 +237,5 @@ function describe(service: SegmentService, kind: DefinitionKind, key: string) {
   };
   if (kind === 'computed') return common;
   const { status, progress } = service.status(key);
-  return { ...common, size: service.engine.size(key), status, ...(progress ? { progress } : {}) };
+  return { ...common, size: size ?? (await service.size(key)), status, ...(progress ? { progress } : {}) };
 }

@@ -1,7 +1,7 @@
 import { BinaryHeap } from '../core/binary-heap.ts';
-import type { JsonObject, NormalizedEvent } from '../core/event.ts';
+import type { JsonObject } from '../core/event.ts';
 import type { ProfileId } from '../core/ids.ts';
-import type { CommitChanges, ScannedEvent } from '../store/port.ts';
+import type { CompactCommit, CompactFact } from './compact.ts';
 import {
   computeValue,
   earliest,
@@ -11,7 +11,6 @@ import {
   nextChange,
   type ProfileView,
   pruneFacts,
-  toFact,
 } from './evaluate.ts';
 import type { CompiledSegment, Registry } from './registry.ts';
 
@@ -31,16 +30,39 @@ export interface Transition {
 
 const EMPTY: JsonObject = Object.freeze({}) as JsonObject;
 
+/** Where each segment's bit sits in a profile's membership bits (its dependency order). */
+class Layout {
+  order = new Map<string, number>();
+  words = 0;
+}
+
 class ProfileState implements ProfileView {
   traits: JsonObject = EMPTY;
   readonly events = new Map<string, Fact[]>();
-  members: Set<string> | null = null;
+  /** One bit per segment, by dependency order; null while in none. */
+  bits: Uint32Array | null = null;
   timerAt = 0;
   userId: string | null = null;
   anonymousId: string | null = null;
 
+  constructor(private readonly layout: Layout) {}
+
   isMember(key: string): boolean {
-    return this.members?.has(key) ?? false;
+    const i = this.layout.order.get(key);
+    return i !== undefined && this.has(i);
+  }
+
+  has(i: number): boolean {
+    return this.bits !== null && (this.bits[i >>> 5]! & (1 << (i & 31))) !== 0;
+  }
+
+  set(i: number, on: boolean): void {
+    if (this.bits === null) {
+      if (!on) return;
+      this.bits = new Uint32Array(this.layout.words);
+    }
+    if (on) this.bits[i >>> 5]! |= 1 << (i & 31);
+    else this.bits[i >>> 5]! &= ~(1 << (i & 31));
   }
 }
 
@@ -62,10 +84,24 @@ export class SegmentEngine {
   private readonly frozen = new Set<string>();
   /** Profiles an input reached while some segment was frozen: evaluated again on release. */
   private readonly skipped = new Set<ProfileId>();
+  private readonly layout = new Layout();
   private readonly timers = new BinaryHeap<{ at: number; profile: ProfileId }>((a, b) => a.at < b.at);
 
   constructor(reg: Registry) {
     this.reg = reg;
+    this.relayout();
+  }
+
+  /** Lays the bits out for the registry's segments and sets them again from the member sets. */
+  private relayout(): void {
+    this.layout.order = new Map(this.reg.segments.map((s) => [s.key, s.order]));
+    this.layout.words = Math.max(1, Math.ceil(this.reg.segments.length / 32));
+    for (const s of this.profiles.values()) s.bits = null;
+    for (const [key, set] of this.memberSets) {
+      const i = this.layout.order.get(key);
+      if (i === undefined) continue;
+      for (const p of set) this.profiles.get(p)?.set(i, true);
+    }
   }
 
   get registry(): Registry {
@@ -82,10 +118,10 @@ export class SegmentEngine {
     for (const key of frozen) this.frozen.add(key);
     for (const key of [...this.memberSets.keys()]) {
       if (reg.segmentByKey.has(key)) continue;
-      for (const p of this.memberSets.get(key)!) this.profiles.get(p)?.members?.delete(key);
       this.memberSets.delete(key);
       this.sortedMembers.delete(key);
     }
+    this.relayout();
     // Facts of names no longer read are dropped; kept names are re-pruned lazily.
     for (const state of this.profiles.values()) {
       for (const name of state.events.keys()) if (!reg.projections.has(name)) state.events.delete(name);
@@ -120,7 +156,7 @@ export class SegmentEngine {
   private state(id: ProfileId): ProfileState {
     let s = this.profiles.get(id);
     if (s === undefined) {
-      s = new ProfileState();
+      s = new ProfileState(this.layout);
       this.profiles.set(id, s);
     }
     return s;
@@ -145,24 +181,17 @@ export class SegmentEngine {
     this.state(id).traits = this.project(traits);
   }
 
-  /** Adds an event read back from the log; no evaluation. */
-  addScanned(e: ScannedEvent, now: number): void {
-    const s = this.state(e.profileId);
-    const body = e.body;
-    if (s.userId === null && typeof body.userId === 'string') s.userId = body.userId;
-    if (s.anonymousId === null && typeof body.anonymousId === 'string') s.anonymousId = body.anonymousId;
-    const mid = typeof body.messageId === 'string' ? body.messageId : String(e.seq);
-    if (e.name !== null) this.addFact(s, e.name, e.timestamp, mid, body, now);
+  /** Adds facts read back from the log; no evaluation. */
+  addFacts(page: readonly CompactFact[], now: number): void {
+    for (const [profile, name, ts, tie, values, userId, anonymousId] of page) {
+      const s = this.state(profile);
+      if (s.userId === null && userId !== null) s.userId = userId;
+      if (s.anonymousId === null && anonymousId !== null) s.anonymousId = anonymousId;
+      this.addFact(s, name, { ts, tie, values }, now);
+    }
   }
 
-  private addFact(
-    s: ProfileState,
-    name: string,
-    ts: number,
-    mid: string,
-    body: unknown,
-    now: number,
-  ): boolean {
+  private addFact(s: ProfileState, name: string, fact: Fact, now: number): boolean {
     const projection = this.reg.projections.get(name);
     if (projection === undefined) return false;
     let list = s.events.get(name);
@@ -170,16 +199,13 @@ export class SegmentEngine {
       list = [];
       s.events.set(name, list);
     }
-    const added = insertFact(list, toFact(projection, ts, mid, body));
+    const added = insertFact(list, fact);
     pruneFacts(list, projection.horizonMs, now);
     return added;
   }
 
-  /**
-   * Applies one commit as the store reported it, and returns the membership changes it caused.
-   * `events` are the commit's input events, flattened in order.
-   */
-  applyCommit(events: readonly NormalizedEvent[], changes: CommitChanges, now: number): Transition[] {
+  /** Applies one commit (see `compactCommit`) and returns the membership changes it caused. */
+  applyCommit(c: CompactCommit, now: number): Transition[] {
     const dirty = new Map<ProfileId, Dirty>();
     const mark = (p: ProfileId): Dirty => {
       let d = dirty.get(p);
@@ -190,32 +216,45 @@ export class SegmentEngine {
       return d;
     };
     let m = 0;
-    const merges = changes.merges;
-    for (let i = 0; i < events.length; i++) {
+    let f = 0;
+    const merges = c.merges;
+    const facts = c.facts;
+    for (let i = 0; i < c.profiles.length; i++) {
       while (m < merges.length && merges[m]!.at === i) {
         const { from, into } = merges[m++]!;
         this.merge(from, into, now);
         dirty.delete(from);
         mark(into).all = true;
       }
-      const profile = changes.profiles[i];
-      if (profile === null || profile === undefined) continue;
-      const ev = events[i]!;
+      const profile = c.profiles[i];
+      if (profile === null || profile === undefined) {
+        while (f < facts.length && facts[f]!.i === i) f++;
+        continue;
+      }
       const known = this.profiles.has(profile);
       const s = this.state(profile);
       // A profile seen for the first time is evaluated against every segment ("did not …" included).
       if (!known) mark(profile).all = true;
-      if (ev.userId !== null) s.userId = ev.userId;
-      else if (s.anonymousId === null && ev.anonymousId !== null) s.anonymousId = ev.anonymousId;
-      if (ev.name === null || !this.reg.projections.has(ev.name)) continue;
-      const body = JSON.parse(ev.bodyJson) as JsonObject;
-      const d = mark(profile);
-      if (this.addFact(s, ev.name, ev.timestamp, ev.messageId, body, now)) {
-        d.names ??= new Set();
-        d.names.add(ev.name);
+      const userId = c.userIds[i] ?? null;
+      const anonymousId = c.anonymousIds[i] ?? null;
+      if (userId !== null) s.userId = userId;
+      else if (s.anonymousId === null && anonymousId !== null) s.anonymousId = anonymousId;
+      while (f < facts.length && facts[f]!.i === i) {
+        const x = facts[f++]!;
+        if (this.addFact(s, x.name, { ts: x.ts, tie: x.tie, values: x.values }, now)) {
+          const d = mark(profile);
+          d.names ??= new Set();
+          d.names.add(x.name);
+        }
       }
     }
-    for (const [profile, traits] of changes.traits) {
+    while (m < merges.length) {
+      const { from, into } = merges[m++]!;
+      this.merge(from, into, now);
+      dirty.delete(from);
+      mark(into).all = true;
+    }
+    for (const [profile, traits] of c.traits) {
       this.state(profile).traits = this.project(traits);
       mark(profile).traits = true;
     }
@@ -223,7 +262,15 @@ export class SegmentEngine {
     for (const [profile, d] of dirty) {
       const s = this.profiles.get(profile);
       if (s === undefined) continue;
-      this.evaluateProfile(profile, s, this.segmentsFor(d), now, out, d.all);
+      this.evaluateProfile(
+        profile,
+        s,
+        this.segmentsFor(d),
+        now,
+        out,
+        d.all,
+        d.all || d.traits ? null : d.names,
+      );
     }
     return out;
   }
@@ -264,10 +311,11 @@ export class SegmentEngine {
   forget(id: ProfileId): void {
     const s = this.profiles.get(id);
     if (s === undefined) return;
-    if (s.members) {
-      for (const key of s.members) {
-        this.memberSets.get(key)?.delete(id);
-        this.sortedMembers.delete(key);
+    if (s.bits !== null) {
+      for (const seg of this.reg.segments) {
+        if (!s.has(seg.order)) continue;
+        this.memberSets.get(seg.key)?.delete(id);
+        this.sortedMembers.delete(seg.key);
       }
     }
     this.profiles.delete(id);
@@ -280,6 +328,8 @@ export class SegmentEngine {
     now: number,
     out: Transition[] | null,
     full: boolean,
+    /** When only events with these names arrived: segments they cannot change are skipped. */
+    added: ReadonlySet<string> | null = null,
   ): void {
     let wake: number | null = s.timerAt > now ? s.timerAt : null;
     if (full) wake = null;
@@ -289,8 +339,11 @@ export class SegmentEngine {
         this.skipped.add(id);
         continue;
       }
+      // A member of "did X" stays one when another X arrives; so does a non-member of "did not X".
+      // (Its wake-up can only move later: the timer already set fires early, which is safe.)
+      if (added !== null && this.unchangeable(seg, s.has(seg.order), added)) continue;
       const member = evaluateCondition(this.reg, seg.condition, s, now);
-      if (this.setMember(id, s, seg.key, member) && out !== null) {
+      if (this.setMember(id, s, seg, member) && out !== null) {
         out.push({
           profile: id,
           key: seg.key,
@@ -313,22 +366,24 @@ export class SegmentEngine {
     } else if (wake === null) s.timerAt = 0;
   }
 
+  private unchangeable(seg: CompiledSegment, member: boolean, added: ReadonlySet<string>): boolean {
+    const want = member ? 'up' : 'down';
+    for (const name of added) if (seg.monotone.get(name) !== want) return false;
+    return true;
+  }
+
   /** True when membership changed. */
-  private setMember(id: ProfileId, s: ProfileState, key: string, member: boolean): boolean {
-    if (member === s.isMember(key)) return false;
+  private setMember(id: ProfileId, s: ProfileState, seg: CompiledSegment, member: boolean): boolean {
+    if (member === s.has(seg.order)) return false;
+    const key = seg.key;
+    s.set(seg.order, member);
     let set = this.memberSets.get(key);
     if (set === undefined) {
       set = new Set();
       this.memberSets.set(key, set);
     }
-    if (member) {
-      s.members ??= new Set();
-      s.members.add(key);
-      set.add(id);
-    } else {
-      s.members?.delete(key);
-      set.delete(id);
-    }
+    if (member) set.add(id);
+    else set.delete(id);
     this.sortedMembers.delete(key);
     return true;
   }
@@ -412,7 +467,11 @@ export class SegmentEngine {
 
   segmentsOf(id: ProfileId): string[] {
     const s = this.profiles.get(id);
-    return s?.members ? [...s.members].filter((k) => !this.frozen.has(k)).sort() : [];
+    if (s === undefined || s.bits === null) return [];
+    return this.reg.segments
+      .filter((seg) => s.has(seg.order) && !this.frozen.has(seg.key))
+      .map((seg) => seg.key)
+      .sort();
   }
 
   computedOf(id: ProfileId, now: number): JsonObject {

@@ -95,19 +95,33 @@ const inWindow = (ts: number, withinMs: number | null, now: number) =>
 
 const NO_FACTS: readonly Fact[] = [];
 
-/** Sequence: the latest start of a full match (events in order, each step after the previous one). */
+/**
+ * Sequence: the latest start of a full match (events in order, each step after the previous one).
+ * Walks the steps' fact lists merged in time order, without copying them.
+ */
 function latestSequenceStart(
   steps: readonly CompiledMatcher[],
   view: ProfileView,
   now: number,
 ): number | null {
-  const tagged: { name: string; f: Fact }[] = [];
-  for (const name of new Set(steps.map((s) => s.event))) {
-    for (const f of view.events.get(name) ?? NO_FACTS) tagged.push({ name, f });
+  const names: string[] = [];
+  const lists: (readonly Fact[])[] = [];
+  for (const step of steps) {
+    if (names.includes(step.event)) continue;
+    names.push(step.event);
+    lists.push(view.events.get(step.event) ?? NO_FACTS);
   }
-  tagged.sort((a, b) => factOrder(a.f, b.f));
+  const pos = lists.map(() => 0);
   const best: (number | null)[] = steps.map(() => null);
-  for (const { name, f } of tagged) {
+  for (;;) {
+    let j = -1;
+    for (let k = 0; k < lists.length; k++) {
+      const f = lists[k]![pos[k]!];
+      if (f !== undefined && (j === -1 || factOrder(f, lists[j]![pos[j]!]!) < 0)) j = k;
+    }
+    if (j === -1) break;
+    const f = lists[j]![pos[j]!++]!;
+    const name = names[j];
     // Later steps first, so one event never serves two steps.
     for (let i = steps.length - 1; i >= 0; i--) {
       const step = steps[i]!;
@@ -194,14 +208,6 @@ export function nextChange(reg: Registry, c: RunCondition, view: ProfileView, no
 export const earliest = (a: number | null, b: number | null): number | null =>
   a === null ? b : b === null ? a : Math.min(a, b);
 
-function matching(def: CompiledComputed, view: ProfileView, now: number): Fact[] {
-  const out: Fact[] = [];
-  for (const f of view.events.get(def.match.event) ?? NO_FACTS) {
-    if (inWindow(f.ts, def.definition.withinMs, now) && matches(def.match, f, now)) out.push(f);
-  }
-  return out;
-}
-
 const numeric = (v: unknown): number | null => {
   if (typeof v === 'number') return Number.isFinite(v) ? v : null;
   if (typeof v === 'string' && v.trim() !== '') {
@@ -216,84 +222,94 @@ const round = (x: number, digits: number) => {
   return Math.round(x * f) / f;
 };
 
-/** The average gap between consecutive matching events, in ms; null with fewer than two. */
-function meanInterval(facts: readonly Fact[]): number | null {
-  if (facts.length < 2) return null;
-  return (facts[facts.length - 1]!.ts - facts[0]!.ts) / (facts.length - 1);
-}
-
 /** A computed trait's value for one profile at `now` (null when there is nothing to compute from). */
 export function computeValue(def: CompiledComputed, view: ProfileView, now: number): unknown {
-  const facts = matching(def, view, now);
-  const values = () => facts.map((f) => f.values[def.propertyIndex]);
-  const numbers = () =>
-    values()
-      .map(numeric)
-      .filter((n): n is number => n !== null);
-  switch (def.definition.aggregate) {
+  const agg = def.definition.aggregate;
+  const within = def.definition.withinMs;
+  const at = def.propertyIndex;
+  let count = 0;
+  let sum = 0;
+  let numbers = 0;
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  let first: Fact | null = null;
+  let last: Fact | null = null;
+  let seen: Map<string, number> | null = null;
+  for (const f of view.events.get(def.match.event) ?? NO_FACTS) {
+    if (!inWindow(f.ts, within, now) || !matches(def.match, f, now)) continue;
+    count++;
+    first ??= f;
+    last = f;
+    if (at < 0) continue;
+    const v = f.values[at];
+    if (agg === 'distinct_count' || agg === 'most_frequent') {
+      if (v === null || v === undefined) continue;
+      seen ??= new Map();
+      const k = JSON.stringify(v);
+      seen.set(k, (seen.get(k) ?? 0) + 1);
+      continue;
+    }
+    const n = numeric(v);
+    if (n === null) continue;
+    numbers++;
+    sum += n;
+    if (n < min) min = n;
+    if (n > max) max = n;
+  }
+  switch (agg) {
     case 'count':
-      return facts.length;
+      return count;
     case 'sum':
-      return round(
-        numbers().reduce((s, n) => s + n, 0),
-        6,
-      );
-    case 'avg': {
-      const ns = numbers();
-      return ns.length === 0 ? null : round(ns.reduce((s, n) => s + n, 0) / ns.length, 6);
-    }
-    case 'min': {
-      const ns = numbers();
-      return ns.length === 0 ? null : Math.min(...ns);
-    }
-    case 'max': {
-      const ns = numbers();
-      return ns.length === 0 ? null : Math.max(...ns);
-    }
+      return round(sum, 6);
+    case 'avg':
+      return numbers === 0 ? null : round(sum / numbers, 6);
+    case 'min':
+      return numbers === 0 ? null : min;
+    case 'max':
+      return numbers === 0 ? null : max;
     case 'first':
-      return facts.length === 0 ? null : (facts[0]!.values[def.propertyIndex] ?? null);
+      return first === null ? null : (first.values[at] ?? null);
     case 'last':
-      return facts.length === 0 ? null : (facts[facts.length - 1]!.values[def.propertyIndex] ?? null);
+      return last === null ? null : (last.values[at] ?? null);
     case 'distinct_count':
-      return new Set(
-        values()
-          .filter((v) => v !== null)
-          .map((v) => JSON.stringify(v)),
-      ).size;
+      return seen?.size ?? 0;
     case 'most_frequent': {
-      const counts = new Map<string, number>();
-      for (const v of values())
-        if (v !== null) counts.set(JSON.stringify(v), (counts.get(JSON.stringify(v)) ?? 0) + 1);
+      if (seen === null) return null;
       let best: string | null = null;
       let bestN = 0;
-      for (const [k, n] of counts)
+      for (const [k, n] of seen)
         if (n > bestN || (n === bestN && best !== null && k < best)) [best, bestN] = [k, n];
       return best === null ? null : JSON.parse(best);
     }
-    case 'days_since_last': {
-      const last = facts[facts.length - 1];
-      return last === undefined ? null : Math.max(0, Math.floor((now - last.ts) / DAY_MS));
-    }
-    case 'purchase_interval': {
-      const gap = meanInterval(facts);
-      return gap === null ? null : round(gap / DAY_MS, 2);
-    }
-    case 'next_purchase': {
-      const gap = meanInterval(facts);
-      return gap === null ? null : new Date(Math.round(facts[facts.length - 1]!.ts + gap)).toISOString();
-    }
+    case 'days_since_last':
+      return last === null ? null : Math.max(0, Math.floor((now - last.ts) / DAY_MS));
+    case 'purchase_interval':
+      return count < 2 ? null : round((last!.ts - first!.ts) / (count - 1) / DAY_MS, 2);
+    case 'next_purchase':
+      return count < 2
+        ? null
+        : new Date(Math.round(last!.ts + (last!.ts - first!.ts) / (count - 1))).toISOString();
   }
 }
 
 /** When a computed trait's value can next change with no new event. */
 export function computedChangesAt(def: CompiledComputed, view: ProfileView, now: number): number | null {
-  const facts = matching(def, view, now);
+  const within = def.definition.withinMs;
+  const daysSince = def.definition.aggregate === 'days_since_last';
+  if (within === null && !daysSince) return null;
+  let first: Fact | null = null;
+  let last: Fact | null = null;
+  for (const f of view.events.get(def.match.event) ?? NO_FACTS) {
+    if (!inWindow(f.ts, within, now) || !matches(def.match, f, now)) continue;
+    first ??= f;
+    last = f;
+    if (!daysSince) break;
+  }
   let at: number | null = null;
-  if (def.definition.withinMs !== null && facts.length > 0) at = facts[0]!.ts + def.definition.withinMs;
-  if (def.definition.aggregate === 'days_since_last' && facts.length > 0) {
-    const last = facts[facts.length - 1]!.ts;
-    const days = Math.max(0, Math.floor((now - last) / DAY_MS));
-    at = earliest(at, last > now ? last + DAY_MS : last + (days + 1) * DAY_MS);
+  if (within !== null && first !== null) at = first.ts + within;
+  if (daysSince && last !== null) {
+    const days = Math.max(0, Math.floor((now - last.ts) / DAY_MS));
+    at = earliest(at, last.ts > now ? last.ts + DAY_MS : last.ts + (days + 1) * DAY_MS);
   }
   return at;
 }

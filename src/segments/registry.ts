@@ -38,6 +38,65 @@ export interface CompiledSegment {
   readonly timed: boolean;
   /** Every segment (`segments:key`) and computed trait (`computed:key`) it reads, directly or not. */
   readonly uses: ReadonlySet<string>;
+  /**
+   * Event names whose arrival can only turn the result from false to true ('up': "did X") or only
+   * from true to false ('down': "did not X"). Lets the engine skip evaluations that cannot change
+   * anything; names not listed may change it either way.
+   */
+  readonly monotone: ReadonlyMap<string, 'up' | 'down'>;
+}
+
+type Mono = 'up' | 'down' | 'none' | 'indep';
+
+const flip = (m: Mono): Mono => (m === 'up' ? 'down' : m === 'down' ? 'up' : m);
+
+function combine(ms: readonly Mono[]): Mono {
+  let out: Mono = 'indep';
+  for (const m of ms) {
+    if (m === 'indep') continue;
+    if (m === 'none') return 'none';
+    if (out === 'indep') out = m;
+    else if (out !== m) return 'none';
+  }
+  return out;
+}
+
+/** How adding one event named `name` can move a condition's result. */
+function monotone(
+  c: Condition,
+  name: string,
+  computed: ReadonlyMap<string, ComputedTrait>,
+  segment: (key: string) => Mono,
+): Mono {
+  switch (c.kind) {
+    case 'all':
+    case 'any':
+      return combine(c.of.map((x) => monotone(x, name, computed, segment)));
+    case 'not':
+      return flip(monotone(c.of, name, computed, segment));
+    case 'trait':
+      return 'indep';
+    case 'segment':
+      return segment(c.key);
+    case 'event': {
+      if (c.match.event !== name) return 'indep';
+      const { op, value } = c.count;
+      if (op === 'gte' || op === 'gt') return 'up';
+      if (op === 'lt' || op === 'lte' || (op === 'eq' && value === 0)) return 'down';
+      return 'none';
+    }
+    case 'sequence':
+      return c.steps.some((s) => s.event === name) ? 'up' : 'indep';
+    case 'computed': {
+      const def = computed.get(c.key)!;
+      if (def.match.event !== name) return 'indep';
+      // More events only make a count grow. (Days since the last event is left out: a first event
+      // starts a clock that can make the result change later, which skipping would miss.)
+      if (def.aggregate !== 'count') return 'none';
+      const op = c.test.op;
+      return op === 'gt' || op === 'gte' ? 'up' : op === 'lt' || op === 'lte' ? 'down' : 'none';
+    }
+  }
 }
 
 export interface CompiledComputed {
@@ -279,8 +338,17 @@ export class Registry {
         for (const u of dep.uses) uses.add(u);
         timed ||= dep.timed;
       }
+      const mono = new Map<string, 'up' | 'down'>();
+      for (const e of events) {
+        const m = monotone(segments.get(key)!, e, computed, (k) => {
+          const dep = compiled.get(k)!;
+          return dep.events.has(e) ? (dep.monotone.get(e) ?? 'none') : 'indep';
+        });
+        if (m === 'up' || m === 'down') mono.set(e, m);
+      }
       compiled.set(key, {
         key,
+        monotone: mono,
         condition: compileCondition(segments.get(key)!, compileMatcher),
         order: i,
         events,

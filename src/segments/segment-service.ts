@@ -7,14 +7,16 @@ import type { CommitListener, IngestService } from '../ingest/ingest-service.ts'
 import { normalizeMessage } from '../ingest/normalize.ts';
 import type { CommitChanges, Store } from '../store/port.ts';
 import { Serial } from '../store/serial.ts';
+import { compactCommit, compactScanned } from './compact.ts';
+import { checkComputedTrait, checkSegment, type DefinitionError } from './definition.ts';
+import { SEGMENT_ENTERED, SEGMENT_EXITED, type Transition } from './engine.ts';
 import {
-  type ComputedTrait,
-  type Condition,
-  checkComputedTrait,
-  checkSegment,
-  type DefinitionError,
-} from './definition.ts';
-import { SEGMENT_ENTERED, SEGMENT_EXITED, SegmentEngine, type Transition } from './engine.ts';
+  compileDefinitions,
+  type DefinitionSet,
+  type EngineHost,
+  LocalEngineHost,
+  type Outcome,
+} from './engine-host.ts';
 import { Registry } from './registry.ts';
 
 export interface StoredDefinition {
@@ -51,6 +53,8 @@ export interface SegmentServiceDeps {
   readonly scanPage?: number;
   /** Told of every batch of membership changes once it is durably announced. */
   readonly observer?: SegmentObserver;
+  /** Where the engine runs (default: in this thread). */
+  readonly host?: EngineHost;
 }
 
 export interface SegmentObserver {
@@ -98,7 +102,11 @@ const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
  * process died is not announced after the restart, though membership is exact.
  */
 export class SegmentService {
-  readonly engine: SegmentEngine;
+  private readonly host: EngineHost;
+  /** The definitions in force, compiled (the engine holds the same). */
+  private registry: Registry = Registry.EMPTY;
+  /** Segments the engine holds back while they are recomputed. */
+  private readonly frozen = new Set<string>();
   private readonly definitions: Record<DefinitionKind, Map<string, StoredDefinition>> = {
     segments: new Map(),
     computed: new Map(),
@@ -114,7 +122,7 @@ export class SegmentService {
   private readonly scanPage: number;
 
   private constructor(private readonly deps: SegmentServiceDeps) {
-    this.engine = new SegmentEngine(Registry.EMPTY);
+    this.host = deps.host ?? new LocalEngineHost();
     this.scanPage = deps.scanPage ?? 5000;
   }
 
@@ -137,9 +145,16 @@ export class SegmentService {
     return service;
   }
 
-  close(): void {
+  /** Stops following commits and timers; the engine's state is dropped. */
+  async close(): Promise<void> {
     this.closed = true;
     this.cancelTimer?.();
+    await this.host.close();
+  }
+
+  /** The definitions in force, compiled. */
+  get compiled(): Registry {
+    return this.registry;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -150,22 +165,7 @@ export class SegmentService {
     segments: ReadonlyMap<string, StoredDefinition>,
     computed: ReadonlyMap<string, StoredDefinition>,
   ): Registry | DefinitionError[] {
-    const conditions = new Map<string, Condition>();
-    const traits = new Map<string, ComputedTrait>();
-    const errors: DefinitionError[] = [];
-    for (const [key, d] of segments) {
-      const c = checkSegment(d.definition);
-      if (c.ok) conditions.set(key, c.value);
-      else
-        errors.push(...c.errors.map((e) => ({ ...e, path: `segments.${key}${e.path ? `.${e.path}` : ''}` })));
-    }
-    for (const [key, d] of computed) {
-      const c = checkComputedTrait(d.definition);
-      if (c.ok) traits.set(key, c.value);
-      else
-        errors.push(...c.errors.map((e) => ({ ...e, path: `computed.${key}${e.path ? `.${e.path}` : ''}` })));
-    }
-    return errors.length > 0 ? errors : Registry.build(conditions, traits);
+    return compileDefinitions(definitionSet(segments, computed));
   }
 
   list(kind: DefinitionKind): { key: string; stored: StoredDefinition }[] {
@@ -214,7 +214,7 @@ export class SegmentService {
     return this.changes.run(async () => {
       const current = this.definitions[kind];
       if (!current.has(key)) return false;
-      const users = this.engine.registry.segments
+      const users = this.registry.segments
         .filter((s) => s.key !== key && s.uses.has(`${kind}:${key}`))
         .map((s) => s.key);
       if (users.length > 0) throw new StillReferenced(users);
@@ -225,8 +225,8 @@ export class SegmentService {
       if (!(registry instanceof Registry)) throw new DefinitionErrors(registry);
       await this.save(kind, next);
       this.definitions[kind] = next;
-      this.engine.setRegistry(registry, []);
-      this.armTimer();
+      this.registry = registry;
+      await this.host.setDefinitions(definitionSet(this.definitions.segments, this.definitions.computed), []);
       return true;
     });
   }
@@ -249,7 +249,7 @@ export class SegmentService {
   }
 
   status(key: string): { status: 'computing' | 'ready'; progress: RecomputeProgress | null } {
-    const computing = this.engine.isFrozen(key) || (this.progress?.keys.includes(key) ?? false);
+    const computing = this.frozen.has(key) || (this.progress?.keys.includes(key) ?? false);
     return { status: computing ? 'computing' : 'ready', progress: computing ? this.progress : null };
   }
 
@@ -266,7 +266,8 @@ export class SegmentService {
    */
   private async recompute(next: Registry, touched: Set<string> | null): Promise<void> {
     const { store, workspace: ws, clock } = this.deps;
-    const old = this.engine.registry;
+    const old = this.registry;
+    const defs = definitionSet(this.definitions.segments, this.definitions.computed);
     const full = touched === null;
     const rescan = new Set<string>();
     for (const [name, p] of next.projections) {
@@ -298,14 +299,15 @@ export class SegmentService {
       let upTo = 0;
       await this.deps.ingest.exclusive(async () => {
         upTo = await store.maxSeq(ws);
-        this.engine.setRegistry(next, held);
-        this.engine.dropFacts(rescan);
+        // Commits after this point are compacted with the new registry and reach the engine after it.
+        this.install(next, held, defs);
+        this.background(this.host.dropFacts([...rescan]));
       });
       if (newTraits) {
         let after = '';
         for (;;) {
           const page = await store.scanProfiles(ws, after, this.scanPage);
-          for (const p of page) this.engine.touch(p.id, p.traits);
+          await this.host.touch(page.map((p) => [p.id, p.traits] as const));
           if (page.length < this.scanPage) break;
           after = page[page.length - 1]!.id;
           await yieldToIo();
@@ -321,8 +323,12 @@ export class SegmentService {
           limit: this.scanPage,
           names,
         });
-        const now = clock.now();
-        for (const e of page) this.engine.addScanned(e, now);
+        const facts = [];
+        for (const e of page) {
+          const f = compactScanned(next, e);
+          if (f !== null) facts.push(f);
+        }
+        await this.host.addFacts(facts, clock.now());
         scanned += page.length;
         scannedTotal = scanned;
         this.progress = { ...this.progress, scanned };
@@ -331,25 +337,22 @@ export class SegmentService {
         await yieldToIo();
       }
     } else {
-      this.engine.setRegistry(next, held);
+      this.install(next, held, defs);
     }
 
     // The silent pass sets every profile's starting point; profiles that events reached meanwhile
     // are evaluated again on release, and what changed for them since is announced.
     this.progress = { ...this.progress, phase: 'evaluating' };
-    let evaluated = 0;
-    for (const profiles of this.engine.evaluateAll(held, clock.now())) {
-      evaluated += profiles;
-      this.progress = { ...this.progress, profilesEvaluated: evaluated };
-      await yieldToIo();
-    }
-    this.announce(this.engine.release(held, clock.now()));
+    const evaluated = await this.host.evaluateAll([...held], clock.now());
+    this.progress = { ...this.progress, profilesEvaluated: evaluated };
+    const released = await this.host.release([...held], clock.now());
+    for (const k of held) this.frozen.delete(k);
+    this.handle(released);
     this.progress = null;
-    this.armTimer();
     this.lastRecompute = {
       segments: [...held].sort(),
       eventsScanned: scannedTotal,
-      profiles: this.engine.profileCount,
+      profiles: evaluated,
       ms: Math.round(performance.now() - started),
       finishedAt: new Date(clock.now()).toISOString(),
     };
@@ -360,30 +363,56 @@ export class SegmentService {
   // Live
   // ---------------------------------------------------------------------------------------------
 
+  /** Installs compiled definitions here and in the engine (calls to the engine keep their order). */
+  private install(next: Registry, held: ReadonlySet<string>, defs: DefinitionSet): void {
+    this.registry = next;
+    for (const k of held) this.frozen.add(k);
+    this.background(this.host.setDefinitions(defs, [...held]));
+  }
+
   private readonly onCommit: CommitListener = (
     events: readonly NormalizedEvent[],
     changes: CommitChanges,
   ) => {
     if (this.closed) return;
+    const ws = this.deps.workspace;
+    if (events.length === 0 || (events[0]!.workspaceId !== ws && !events.some((e) => e.workspaceId === ws)))
+      return;
+    let commit: ReturnType<typeof compactCommit>;
     try {
-      const mine = events.length > 0 && events[0]!.workspaceId === this.deps.workspace;
-      if (!mine && !events.some((e) => e.workspaceId === this.deps.workspace)) return;
-      this.announce(this.engine.applyCommit(events, changes, this.deps.clock.now()));
-      this.armTimer();
+      commit = compactCommit(this.registry, events, changes);
     } catch (err) {
       this.deps.log?.error({ err }, 'segments could not follow a commit');
+      return;
     }
+    this.host.applyCommit(commit, this.deps.clock.now()).then(
+      (o) => this.handle(o),
+      (err: unknown) => {
+        if (!this.closed) this.deps.log?.error({ err }, 'segments could not follow a commit');
+      },
+    );
   };
 
   /** Forgets an erased profile. */
   forget(id: ProfileId): void {
-    this.engine.forget(id);
+    this.background(this.host.forget(id));
   }
 
-  private armTimer(): void {
+  /** Calls whose answer nothing waits for: a failure is logged (the next call fails too). */
+  private background(p: Promise<unknown>): void {
+    p.catch((err: unknown) => {
+      if (!this.closed) this.deps.log?.error({ err }, 'the segment engine failed');
+    });
+  }
+
+  private handle(o: Outcome): void {
     if (this.closed) return;
-    const due = this.engine.nextDue();
-    if (due === this.armedAt) return;
+    this.announce(o.transitions);
+    this.armTimer(o.nextDue);
+  }
+
+  private armTimer(due: number | null): void {
+    if (this.closed || due === this.armedAt) return;
     this.cancelTimer?.();
     this.cancelTimer = null;
     this.armedAt = due;
@@ -392,12 +421,12 @@ export class SegmentService {
       this.armedAt = null;
       this.cancelTimer = null;
       if (this.closed) return;
-      try {
-        this.announce(this.engine.fireDue(this.deps.clock.now()));
-      } catch (err) {
-        this.deps.log?.error({ err }, 'segment timers failed');
-      }
-      this.armTimer();
+      this.host.fireDue(this.deps.clock.now()).then(
+        (o) => this.handle(o),
+        (err: unknown) => {
+          if (!this.closed) this.deps.log?.error({ err }, 'segment timers failed');
+        },
+      );
     });
   }
 
@@ -420,9 +449,9 @@ export class SegmentService {
   }
 
   /** What the engine holds and what the last recompute did (for status pages and benchmarks). */
-  stats() {
+  async stats() {
     return {
-      ...this.engine.stats(),
+      ...(await this.host.stats()),
       segments: this.definitions.segments.size,
       computedTraits: this.definitions.computed.size,
       recomputing: this.progress,
@@ -470,14 +499,31 @@ export class SegmentService {
   // ---------------------------------------------------------------------------------------------
 
   /** The profile with its segments and computed traits filled in. */
-  decorate(p: Profile): Profile {
-    return {
-      ...p,
-      segments: this.engine.segmentsOf(p.id),
-      computed: this.engine.computedOf(p.id, this.deps.clock.now()),
-    };
+  async decorate(p: Profile): Promise<Profile> {
+    return { ...p, ...(await this.host.profileView(p.id, this.deps.clock.now())) };
+  }
+
+  /** Members of a segment in profile-id order, after `cursor`. */
+  members(key: string, limit: number, cursor: string | null) {
+    return this.host.members(key, limit, cursor);
+  }
+
+  size(key: string): Promise<number> {
+    return this.host.size(key);
+  }
+
+  sizes(): Promise<Record<string, number>> {
+    return this.host.sizes();
   }
 }
+
+const definitionSet = (
+  segments: ReadonlyMap<string, StoredDefinition>,
+  computed: ReadonlyMap<string, StoredDefinition>,
+): DefinitionSet => ({
+  segments: [...segments].map(([k, d]) => [k, d.definition] as const),
+  computed: [...computed].map(([k, d]) => [k, d.definition] as const),
+});
 
 const relativeTo =
   (kind: DefinitionKind, key: string) =>

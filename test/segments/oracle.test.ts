@@ -220,7 +220,7 @@ async function settle(ingest: IngestService): Promise<void> {
 const tally = { profiles: 0, memberships: 0 };
 
 async function check(store: Store, ws: WorkspaceId, service: SegmentService, now: number, label: string) {
-  const reg = service.engine.registry;
+  const reg = service.compiled;
   const live = new Set<string>();
   let after = '';
   for (;;) {
@@ -235,7 +235,7 @@ async function check(store: Store, ws: WorkspaceId, service: SegmentService, now
         x.events.map((e) => ({ name: e.name, timestamp: e.timestamp, messageId: e.messageId, body: e.body })),
         now,
       );
-      assert.deepEqual(service.engine.segmentsOf(p.id), expected, `${label}: profile ${p.id}`);
+      assert.deepEqual((await service.decorate(x.profile)).segments, expected, `${label}: profile ${p.id}`);
       tally.profiles++;
       tally.memberships += expected.length;
     }
@@ -243,7 +243,7 @@ async function check(store: Store, ws: WorkspaceId, service: SegmentService, now
     after = page[page.length - 1]!.id;
   }
   for (const s of reg.segments) {
-    for (const m of service.engine.members(s.key, 10_000, null).members) {
+    for (const m of (await service.members(s.key, 10_000, null)).members) {
       assert.ok(live.has(m), `${label}: segment ${s.key} holds ${m}, which is not a live profile`);
     }
   }
@@ -307,7 +307,7 @@ async function runHistory(store: Store, defs: unknown[], initial: number, steps:
       await check(store, ws, service, clock.now(), `step ${i} (${s.kind})`);
     }
   } finally {
-    service.close();
+    await service.close();
     await ingest.drain();
   }
 }

@@ -1,0 +1,88 @@
+import type { JsonObject, NormalizedEvent } from '../core/event.ts';
+import { hash53 } from '../core/hash53.ts';
+import type { ProfileId } from '../core/ids.ts';
+import { bodyOf } from '../ingest/normalize.ts';
+import type { CommitChanges, ScannedEvent } from '../store/port.ts';
+import type { Registry } from './registry.ts';
+import { readPath } from './values.ts';
+
+/**
+ * What the segment engine needs of a commit, and nothing more: each event's profile and identity,
+ * and, for events whose name a definition reads, the projected property values. Small enough to
+ * hand to another thread cheaply; made where the events already are.
+ */
+export interface CompactCommit {
+  /** Per input event (flattened): the profile it was stored under, null for a duplicate. */
+  readonly profiles: readonly (ProfileId | null)[];
+  readonly userIds: readonly (string | null)[];
+  readonly anonymousIds: readonly (string | null)[];
+  /** Events a definition reads, in input order; `i` is the event's index. */
+  readonly facts: readonly { i: number; name: string; ts: number; tie: number; values: unknown[] }[];
+  readonly merges: CommitChanges['merges'];
+  readonly traits: CommitChanges['traits'];
+}
+
+/** One scanned event a definition reads: profile, name, time, tie-breaker, values, identity. */
+export type CompactFact = [
+  profile: ProfileId,
+  name: string,
+  ts: number,
+  tie: number,
+  values: unknown[],
+  userId: string | null,
+  anonymousId: string | null,
+];
+
+function project(reg: Registry, name: string, body: unknown): unknown[] | null {
+  const projection = reg.projections.get(name);
+  if (projection === undefined) return null;
+  const values: unknown[] = new Array(projection.paths.length);
+  for (let k = 0; k < projection.paths.length; k++) {
+    const v = readPath(body, projection.paths[k]!.parts);
+    values[k] = v === undefined ? null : v;
+  }
+  return values;
+}
+
+export function compactCommit(
+  reg: Registry,
+  events: readonly NormalizedEvent[],
+  changes: CommitChanges,
+): CompactCommit {
+  const facts: CompactCommit['facts'][number][] = [];
+  const userIds: (string | null)[] = new Array(events.length);
+  const anonymousIds: (string | null)[] = new Array(events.length);
+  for (let i = 0; i < events.length; i++) {
+    const ev = events[i]!;
+    userIds[i] = ev.userId;
+    anonymousIds[i] = ev.anonymousId;
+    if (ev.name === null || changes.profiles[i] === null || !reg.projections.has(ev.name)) continue;
+    const values = project(reg, ev.name, bodyOf(ev))!;
+    facts.push({ i, name: ev.name, ts: ev.timestamp, tie: hash53(ev.messageId), values });
+  }
+  return {
+    profiles: changes.profiles,
+    userIds,
+    anonymousIds,
+    facts,
+    merges: changes.merges,
+    traits: changes.traits,
+  };
+}
+
+export function compactScanned(reg: Registry, e: ScannedEvent): CompactFact | null {
+  if (e.name === null) return null;
+  const values = project(reg, e.name, e.body);
+  if (values === null) return null;
+  const body: JsonObject = e.body;
+  const mid = typeof body.messageId === 'string' ? body.messageId : String(e.seq);
+  return [
+    e.profileId,
+    e.name,
+    e.timestamp,
+    hash53(mid),
+    values,
+    typeof body.userId === 'string' ? body.userId : null,
+    typeof body.anonymousId === 'string' ? body.anonymousId : null,
+  ];
+}
