@@ -24,7 +24,7 @@ import { Pool } from 'undici';
 import { DEFAULT_WORKSPACE } from '../src/core/ids.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import { ADMIN_TOKEN, fmt, load, report, startServer, WRITE_KEY } from './lib.ts';
-import { CATEGORIES, COUNTRIES, definitions, MIX, PLANS, pickName, properties } from './retail-world.ts';
+import { COUNTRIES, definitions, PLANS, pickName, properties } from './retail-world.ts';
 
 const { values: args } = parseArgs({
   options: {
