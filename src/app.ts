@@ -9,6 +9,7 @@ import { ApiDocs } from './http/api-docs.ts';
 import { consoleRoutes } from './http/console-routes.ts';
 import { installErrorHandler } from './http/errors.ts';
 import { homePage } from './http/home-page.ts';
+import { measureRoutes } from './http/measure-routes.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { segmentRoutes } from './http/segment-routes.ts';
 import { trackingRoutes } from './http/tracking-routes.ts';
@@ -20,6 +21,7 @@ import { WorkerEngineHost } from './segments/engine-host.ts';
 import { SegmentService } from './segments/segment-service.ts';
 import { openStore } from './store/open-store.ts';
 import type { Store } from './store/port.ts';
+import { scanLog } from './store/scan.ts';
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -215,6 +217,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     status: async () => ({ segments: await segments.stats() }),
   });
   await segmentRoutes(http, { segments, docs, adminTokenHash });
+  await measureRoutes(http, {
+    docs,
+    workspace: ws,
+    adminTokenHash,
+    loadEvents: (w, names) => scanLog(store, w, names),
+  });
   await consoleRoutes(http);
   await http.ready();
   ready = true;

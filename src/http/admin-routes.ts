@@ -1,4 +1,3 @@
-import { timingSafeEqual } from 'node:crypto';
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { asProfileId, type ProfileId, type WorkspaceId } from '../core/ids.ts';
@@ -12,6 +11,7 @@ import { hashSecret, type SourceDirectory } from '../ingest/sources.ts';
 import type { Store } from '../store/port.ts';
 import { parseCursor } from '../store/rows.ts';
 import type { ApiDocs, RouteDoc } from './api-docs.ts';
+import { checkAdminBearer } from './bearer-auth.ts';
 import { adminError } from './errors.ts';
 
 export interface AdminDeps {
@@ -88,24 +88,12 @@ const EventsQuery = Type.Object({
 });
 const SourceBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) });
 
-/** Verifies `Authorization: Bearer <admin token>` in constant time. */
-export function checkBearer(req: FastifyRequest, expectedHash: string): void {
-  const h = req.headers.authorization;
-  const m = h ? /^bearer\s+(.+)$/i.exec(h) : null;
-  if (!m) throw adminError(401, 'unauthorized', 'missing admin token: send Authorization: Bearer <token>');
-  const given = Buffer.from(hashSecret(m[1]!.trim()), 'hex');
-  const expected = Buffer.from(expectedHash, 'hex');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    throw adminError(401, 'unauthorized', 'wrong admin token');
-  }
-}
-
 /** The admin API for profiles and sources. */
 export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
   const { store, workspace: ws } = deps;
 
   await app.register(async (scope) => {
-    scope.addHook('onRequest', async (req) => checkBearer(req, deps.adminTokenHash));
+    scope.addHook('onRequest', async (req) => checkAdminBearer(req, deps.adminTokenHash));
 
     const route = documentedRoute(scope, deps.docs);
     const decorate = deps.decorate ?? (async (p: Profile) => p);

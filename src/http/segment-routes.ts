@@ -8,8 +8,9 @@ import {
   type SegmentService,
   StillReferenced,
 } from '../segments/segment-service.ts';
-import { checkBearer, documentedRoute } from './admin-routes.ts';
+import { documentedRoute } from './admin-routes.ts';
 import type { ApiDocs } from './api-docs.ts';
+import { checkAdminBearer } from './bearer-auth.ts';
 import { adminError, HttpError } from './errors.ts';
 
 export interface SegmentRouteDeps {
@@ -49,7 +50,7 @@ const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text
 export async function segmentRoutes(app: FastifyInstance, deps: SegmentRouteDeps): Promise<void> {
   const service = deps.segments;
   await app.register(async (scope) => {
-    scope.addHook('onRequest', async (req) => checkBearer(req, deps.adminTokenHash));
+    scope.addHook('onRequest', async (req) => checkAdminBearer(req, deps.adminTokenHash));
     scope.addContentTypeParser(YAML_TYPES, { parseAs: 'string' }, (_req, body, done) => {
       try {
         done(null, parseYaml(body as string));
