@@ -7,7 +7,7 @@ import {
   IdentitySettingsPatch,
   InvalidIdentitySettingsError,
 } from '../ingest/identity-settings.ts';
-import { hashSecret, type SourceDirectory } from '../ingest/sources.ts';
+import type { SourceDirectory } from '../ingest/sources.ts';
 import type { Store } from '../store/port.ts';
 import { parseCursor } from '../store/rows.ts';
 import type { ApiDocs, RouteDoc } from './api-docs.ts';

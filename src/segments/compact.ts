@@ -3,8 +3,8 @@ import { hash53 } from '../core/hash53.ts';
 import type { ProfileId } from '../core/ids.ts';
 import { bodyOf } from '../ingest/normalize.ts';
 import type { CommitChanges, ScannedEvent } from '../store/port.ts';
+import { project } from './evaluate.ts';
 import type { Registry } from './registry.ts';
-import { readPath } from './values.ts';
 
 /**
  * What the segment engine needs of a commit, and nothing more: each event's profile and identity,
@@ -33,15 +33,13 @@ export type CompactFact = [
   anonymousId: string | null,
 ];
 
-function project(reg: Registry, name: string, body: unknown): unknown[] | null {
+const NO_VALUES: unknown[] = [];
+
+/** The values a definition reads of an event with this name; null when none reads the name. */
+function projected(reg: Registry, name: string, body: unknown): unknown[] | null {
   const projection = reg.projections.get(name);
   if (projection === undefined) return null;
-  const values: unknown[] = new Array(projection.paths.length);
-  for (let k = 0; k < projection.paths.length; k++) {
-    const v = readPath(body, projection.paths[k]!.parts);
-    values[k] = v === undefined ? null : v;
-  }
-  return values;
+  return projection.paths.length === 0 ? NO_VALUES : project(projection, body);
 }
 
 export function compactCommit(
@@ -57,7 +55,7 @@ export function compactCommit(
     userIds[i] = ev.userId;
     anonymousIds[i] = ev.anonymousId;
     if (ev.name === null || changes.profiles[i] === null || !reg.projections.has(ev.name)) continue;
-    const values = project(reg, ev.name, bodyOf(ev))!;
+    const values = projected(reg, ev.name, bodyOf(ev))!;
     facts.push({ i, name: ev.name, ts: ev.timestamp, tie: hash53(ev.messageId), values });
   }
   return {
@@ -72,7 +70,7 @@ export function compactCommit(
 
 export function compactScanned(reg: Registry, e: ScannedEvent): CompactFact | null {
   if (e.name === null) return null;
-  const values = project(reg, e.name, e.body);
+  const values = projected(reg, e.name, e.body);
   if (values === null) return null;
   const body: JsonObject = e.body;
   const mid = typeof body.messageId === 'string' ? body.messageId : String(e.seq);

@@ -6,12 +6,10 @@ import {
   computeValue,
   earliest,
   evaluate as evaluateCondition,
-  type Fact,
-  insertFact,
   nextChange,
   type ProfileView,
-  pruneFacts,
 } from './evaluate.ts';
+import { ProfileFacts } from './facts.ts';
 import type { CompiledSegment, Registry } from './registry.ts';
 
 export const SEGMENT_ENTERED = 'Segment Entered';
@@ -29,6 +27,7 @@ export interface Transition {
 }
 
 const EMPTY: JsonObject = Object.freeze({}) as JsonObject;
+const NO_VALUES: readonly unknown[] = Object.freeze([]);
 
 /** Where each segment's bit sits in a profile's membership bits (its dependency order). */
 class Layout {
@@ -38,7 +37,8 @@ class Layout {
 
 class ProfileState implements ProfileView {
   traits: JsonObject = EMPTY;
-  readonly events = new Map<string, Fact[]>();
+  /** Facts of every name, in time order; null until the first one. */
+  facts: ProfileFacts | null = null;
   /** One bit per segment, by dependency order; null while in none. */
   bits: Uint32Array | null = null;
   timerAt = 0;
@@ -124,13 +124,13 @@ export class SegmentEngine {
     this.relayout();
     // Facts of names no longer read are dropped; kept names are re-pruned lazily.
     for (const state of this.profiles.values()) {
-      for (const name of state.events.keys()) if (!reg.projections.has(name)) state.events.delete(name);
+      state.facts?.retain((name) => reg.projections.has(name));
     }
   }
 
   /** Forgets the facts of these event names (before they are scanned again). */
   dropFacts(names: ReadonlySet<string>): void {
-    for (const state of this.profiles.values()) for (const n of names) state.events.delete(n);
+    for (const state of this.profiles.values()) state.facts?.retain((name) => !names.has(name));
   }
 
   isFrozen(key: string): boolean {
@@ -187,20 +187,27 @@ export class SegmentEngine {
       const s = this.state(profile);
       if (s.userId === null && userId !== null) s.userId = userId;
       if (s.anonymousId === null && anonymousId !== null) s.anonymousId = anonymousId;
-      this.addFact(s, name, { ts, tie, values }, now);
+      this.addFact(s, name, ts, tie, values, now);
     }
   }
 
-  private addFact(s: ProfileState, name: string, fact: Fact, now: number): boolean {
+  private addFact(
+    s: ProfileState,
+    name: string,
+    ts: number,
+    tie: number,
+    values: readonly unknown[],
+    now: number,
+  ): boolean {
     const projection = this.reg.projections.get(name);
     if (projection === undefined) return false;
-    let list = s.events.get(name);
-    if (list === undefined) {
-      list = [];
-      s.events.set(name, list);
+    s.facts ??= new ProfileFacts();
+    const added = s.facts.insert(name, ts, tie, values.length > 0 ? values : null);
+    // Facts no window can count any more (older than their name's longest window) are let go.
+    if (Number.isFinite(projection.horizonMs) && s.facts.ts[0]! <= now - this.reg.minHorizonMs) {
+      const projections = this.reg.projections;
+      s.facts.retain((n, t) => t > now - (projections.get(n)?.horizonMs ?? 0));
     }
-    const added = insertFact(list, fact);
-    pruneFacts(list, projection.horizonMs, now);
     return added;
   }
 
@@ -241,7 +248,7 @@ export class SegmentEngine {
       else if (s.anonymousId === null && anonymousId !== null) s.anonymousId = anonymousId;
       while (f < facts.length && facts[f]!.i === i) {
         const x = facts[f++]!;
-        if (this.addFact(s, x.name, { ts: x.ts, tie: x.tie, values: x.values }, now)) {
+        if (this.addFact(s, x.name, x.ts, x.tie, x.values, now)) {
           const d = mark(profile);
           d.names ??= new Set();
           d.names.add(x.name);
@@ -292,15 +299,10 @@ export class SegmentEngine {
     const a = this.profiles.get(from);
     const b = this.state(into);
     if (a === undefined) return;
-    for (const [name, list] of a.events) {
-      const projection = this.reg.projections.get(name);
-      let target = b.events.get(name);
-      if (target === undefined) {
-        target = [];
-        b.events.set(name, target);
-      }
-      for (const f of list) insertFact(target, f);
-      if (projection) pruneFacts(target, projection.horizonMs, now);
+    const f = a.facts;
+    if (f !== null) {
+      for (let k = 0; k < f.length; k++)
+        this.addFact(b, f.name[k]!, f.ts[k]!, f.tie[k]!, f.values[k] ?? NO_VALUES, now);
     }
     b.userId ??= a.userId;
     b.anonymousId ??= a.anonymousId;
@@ -484,7 +486,7 @@ export class SegmentEngine {
   /** The state kept in memory, for metrics and benchmarks. */
   stats(): { profiles: number; facts: number; timers: number } {
     let facts = 0;
-    for (const s of this.profiles.values()) for (const l of s.events.values()) facts += l.length;
+    for (const s of this.profiles.values()) facts += s.facts?.length ?? 0;
     return { profiles: this.profiles.size, facts, timers: this.timers.size };
   }
 }

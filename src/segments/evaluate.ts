@@ -1,74 +1,36 @@
 import type { JsonObject } from '../core/event.ts';
 import { hash53 } from '../core/hash53.ts';
 import type { CountOp } from './definition.ts';
+import { ProfileFacts } from './facts.ts';
 import type { CompiledComputed, CompiledMatcher, Projection, Registry, RunCondition } from './registry.ts';
 import { changesAt, passes, readPath } from './values.ts';
-
-/**
- * What the evaluator keeps of one event: its time, a tie-breaker derived from its message id (so
- * events at the same millisecond order the same way whatever order they arrived in) and the
- * projected property values.
- */
-export interface Fact {
-  readonly ts: number;
-  readonly tie: number;
-  readonly values: readonly unknown[];
-}
 
 /** What evaluating a profile reads. */
 export interface ProfileView {
   readonly traits: JsonObject;
-  /** Facts by event name, sorted by (ts, tie). */
-  readonly events: ReadonlyMap<string, readonly Fact[]>;
+  /** The profile's facts, all names together, in time order. */
+  readonly facts: ProfileFacts | null;
   /** Membership of segments earlier in dependency order (already evaluated). */
   isMember(key: string): boolean;
 }
 
 export const DAY_MS = 86_400_000;
 
-export function toFact(projection: Projection, ts: number, messageId: string, body: unknown): Fact {
-  return {
-    ts,
-    tie: hash53(messageId),
-    values: projection.paths.map((p) => {
-      const v = readPath(body, p.parts);
-      return v === undefined ? null : v;
-    }),
-  };
-}
-
-export const factOrder = (a: Fact, b: Fact): number => a.ts - b.ts || a.tie - b.tie;
-
-/** Inserts in order; false when an equal fact (same time and message) is already there. */
-export function insertFact(list: Fact[], f: Fact): boolean {
-  const last = list[list.length - 1];
-  if (last === undefined || factOrder(last, f) < 0) {
-    list.push(f);
-    return true;
+/** The projected values of one event. */
+export function project(projection: Projection, body: unknown): unknown[] {
+  const values: unknown[] = new Array(projection.paths.length);
+  for (let k = 0; k < projection.paths.length; k++) {
+    const v = readPath(body, projection.paths[k]!.parts);
+    values[k] = v === undefined ? null : v;
   }
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (factOrder(list[mid]!, f) < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  if (lo < list.length && factOrder(list[lo]!, f) === 0) return false;
-  list.splice(lo, 0, f);
-  return true;
+  return values;
 }
 
-/** Drops facts that can no longer count for any window (those at or before now − horizon). */
-export function pruneFacts(list: Fact[], horizonMs: number, now: number): void {
-  if (!Number.isFinite(horizonMs) || list.length === 0) return;
-  const cutoff = now - horizonMs;
-  let n = 0;
-  while (n < list.length && list[n]!.ts <= cutoff) n++;
-  if (n > 0) list.splice(0, n);
-}
+const EMPTY_FACTS = new ProfileFacts();
+const factsOf = (view: ProfileView): ProfileFacts => view.facts ?? EMPTY_FACTS;
 
-const matches = (m: CompiledMatcher, f: Fact, now: number): boolean => {
-  for (const w of m.where) if (!passes(w.test, f.values[w.index], now)) return false;
+const matches = (m: CompiledMatcher, list: ProfileFacts, k: number, now: number): boolean => {
+  for (const w of m.where) if (!passes(w.test, list.value(k, w.index), now)) return false;
   return true;
 };
 
@@ -93,40 +55,22 @@ const compareCount = (op: CountOp, n: number, v: number): boolean => {
 const inWindow = (ts: number, withinMs: number | null, now: number) =>
   withinMs === null || ts > now - withinMs;
 
-const NO_FACTS: readonly Fact[] = [];
-
-/**
- * Sequence: the latest start of a full match (events in order, each step after the previous one).
- * Walks the steps' fact lists merged in time order, without copying them.
- */
+/** Sequence: the latest start of a full match (events in order, each step after the previous one). */
 function latestSequenceStart(
   steps: readonly CompiledMatcher[],
   view: ProfileView,
   now: number,
 ): number | null {
-  const names: string[] = [];
-  const lists: (readonly Fact[])[] = [];
-  for (const step of steps) {
-    if (names.includes(step.event)) continue;
-    names.push(step.event);
-    lists.push(view.events.get(step.event) ?? NO_FACTS);
-  }
-  const pos = lists.map(() => 0);
+  const list = factsOf(view);
   const best: (number | null)[] = steps.map(() => null);
-  for (;;) {
-    let j = -1;
-    for (let k = 0; k < lists.length; k++) {
-      const f = lists[k]![pos[k]!];
-      if (f !== undefined && (j === -1 || factOrder(f, lists[j]![pos[j]!]!) < 0)) j = k;
-    }
-    if (j === -1) break;
-    const f = lists[j]![pos[j]!++]!;
-    const name = names[j];
+  for (let k = 0; k < list.length; k++) {
+    const name = list.name[k];
+    const ts = list.ts[k]!;
     // Later steps first, so one event never serves two steps.
     for (let i = steps.length - 1; i >= 0; i--) {
       const step = steps[i]!;
-      if (step.event !== name || !matches(step, f, now)) continue;
-      if (i === 0) best[0] = Math.max(best[0] ?? Number.NEGATIVE_INFINITY, f.ts);
+      if (step.event !== name || !matches(step, list, k, now)) continue;
+      if (i === 0) best[0] = Math.max(best[0] ?? Number.NEGATIVE_INFINITY, ts);
       else if (best[i - 1] !== null) best[i] = Math.max(best[i] ?? Number.NEGATIVE_INFINITY, best[i - 1]!);
     }
   }
@@ -152,9 +96,12 @@ export function evaluate(reg: Registry, c: RunCondition, view: ProfileView, now:
       return passes(c.test, computeValue(reg.computed.get(c.key)!, view, now), now);
     case 'event': {
       const m = c.compiled![0]!;
-      const list = view.events.get(m.event) ?? NO_FACTS;
+      const list = factsOf(view);
       let n = 0;
-      for (const f of list) if (inWindow(f.ts, c.withinMs, now) && matches(m, f, now)) n++;
+      for (let k = 0; k < list.length; k++) {
+        if (list.name[k] === m.event && inWindow(list.ts[k]!, c.withinMs, now) && matches(m, list, k, now))
+          n++;
+      }
       return compareCount(c.count.op, n, c.count.value);
     }
     case 'sequence': {
@@ -192,8 +139,11 @@ export function nextChange(reg: Registry, c: RunCondition, view: ProfileView, no
     case 'event': {
       if (c.withinMs === null) return null;
       const m = c.compiled![0]!;
-      for (const f of view.events.get(m.event) ?? NO_FACTS) {
-        if (inWindow(f.ts, c.withinMs, now) && matches(m, f, now)) return f.ts + c.withinMs;
+      const list = factsOf(view);
+      for (let k = 0; k < list.length; k++) {
+        if (list.name[k] === m.event && inWindow(list.ts[k]!, c.withinMs, now) && matches(m, list, k, now)) {
+          return list.ts[k]! + c.withinMs;
+        }
       }
       return null;
     }
@@ -232,16 +182,19 @@ export function computeValue(def: CompiledComputed, view: ProfileView, now: numb
   let numbers = 0;
   let min = Number.POSITIVE_INFINITY;
   let max = Number.NEGATIVE_INFINITY;
-  let first: Fact | null = null;
-  let last: Fact | null = null;
+  let first = -1;
+  let last = -1;
   let seen: Map<string, number> | null = null;
-  for (const f of view.events.get(def.match.event) ?? NO_FACTS) {
-    if (!inWindow(f.ts, within, now) || !matches(def.match, f, now)) continue;
+  const list = factsOf(view);
+  const event = def.match.event;
+  for (let k = 0; k < list.length; k++) {
+    if (list.name[k] !== event || !inWindow(list.ts[k]!, within, now) || !matches(def.match, list, k, now))
+      continue;
     count++;
-    first ??= f;
-    last = f;
+    if (first < 0) first = k;
+    last = k;
     if (at < 0) continue;
-    const v = f.values[at];
+    const v = list.value(k, at);
     if (agg === 'distinct_count' || agg === 'most_frequent') {
       if (v === null || v === undefined) continue;
       seen ??= new Map();
@@ -268,9 +221,9 @@ export function computeValue(def: CompiledComputed, view: ProfileView, now: numb
     case 'max':
       return numbers === 0 ? null : max;
     case 'first':
-      return first === null ? null : (first.values[at] ?? null);
+      return first < 0 ? null : (list.value(first, at) ?? null);
     case 'last':
-      return last === null ? null : (last.values[at] ?? null);
+      return last < 0 ? null : (list.value(last, at) ?? null);
     case 'distinct_count':
       return seen?.size ?? 0;
     case 'most_frequent': {
@@ -282,13 +235,14 @@ export function computeValue(def: CompiledComputed, view: ProfileView, now: numb
       return best === null ? null : JSON.parse(best);
     }
     case 'days_since_last':
-      return last === null ? null : Math.max(0, Math.floor((now - last.ts) / DAY_MS));
+      return last < 0 ? null : Math.max(0, Math.floor((now - list.ts[last]!) / DAY_MS));
     case 'purchase_interval':
-      return count < 2 ? null : round((last!.ts - first!.ts) / (count - 1) / DAY_MS, 2);
-    case 'next_purchase':
-      return count < 2
-        ? null
-        : new Date(Math.round(last!.ts + (last!.ts - first!.ts) / (count - 1))).toISOString();
+      return count < 2 ? null : round((list.ts[last]! - list.ts[first]!) / (count - 1) / DAY_MS, 2);
+    case 'next_purchase': {
+      if (count < 2) return null;
+      const gap = (list.ts[last]! - list.ts[first]!) / (count - 1);
+      return new Date(Math.round(list.ts[last]! + gap)).toISOString();
+    }
   }
 }
 
@@ -297,19 +251,22 @@ export function computedChangesAt(def: CompiledComputed, view: ProfileView, now:
   const within = def.definition.withinMs;
   const daysSince = def.definition.aggregate === 'days_since_last';
   if (within === null && !daysSince) return null;
-  let first: Fact | null = null;
-  let last: Fact | null = null;
-  for (const f of view.events.get(def.match.event) ?? NO_FACTS) {
-    if (!inWindow(f.ts, within, now) || !matches(def.match, f, now)) continue;
-    first ??= f;
-    last = f;
+  let first: number | null = null;
+  let last: number | null = null;
+  const list = factsOf(view);
+  const event = def.match.event;
+  for (let k = 0; k < list.length; k++) {
+    if (list.name[k] !== event || !inWindow(list.ts[k]!, within, now) || !matches(def.match, list, k, now))
+      continue;
+    first ??= list.ts[k]!;
+    last = list.ts[k]!;
     if (!daysSince) break;
   }
   let at: number | null = null;
-  if (within !== null && first !== null) at = first.ts + within;
+  if (within !== null && first !== null) at = first + within;
   if (daysSince && last !== null) {
-    const days = Math.max(0, Math.floor((now - last.ts) / DAY_MS));
-    at = earliest(at, last.ts > now ? last.ts + DAY_MS : last.ts + (days + 1) * DAY_MS);
+    const days = Math.max(0, Math.floor((now - last) / DAY_MS));
+    at = earliest(at, last > now ? last + DAY_MS : last + (days + 1) * DAY_MS);
   }
   return at;
 }
@@ -332,19 +289,19 @@ export function membershipFromScratch(
   events: readonly LoggedEvent[],
   now: number,
 ): string[] {
-  const facts = new Map<string, Fact[]>();
+  const facts = new ProfileFacts();
   for (const e of events) {
     const projection = e.name === null ? undefined : reg.projections.get(e.name);
     if (projection === undefined) continue;
-    let list = facts.get(e.name!);
-    if (list === undefined) {
-      list = [];
-      facts.set(e.name!, list);
-    }
-    insertFact(list, toFact(projection, e.timestamp, e.messageId, e.body));
+    facts.insert(
+      e.name!,
+      e.timestamp,
+      hash53(e.messageId),
+      projection.paths.length > 0 ? project(projection, e.body) : null,
+    );
   }
   const members = new Set<string>();
-  const view: ProfileView = { traits, events: facts, isMember: (k) => members.has(k) };
+  const view: ProfileView = { traits, facts, isMember: (k) => members.has(k) };
   for (const seg of reg.segments) if (evaluate(reg, seg.condition, view, now)) members.add(seg.key);
   return [...members].sort();
 }

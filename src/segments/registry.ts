@@ -186,6 +186,8 @@ export class Registry {
   readonly byTraits: readonly CompiledSegment[];
   /** Segments whose result can change with time alone, in dependency order. */
   readonly timed: readonly CompiledSegment[];
+  /** The shortest horizon of any projection: facts younger than this are never let go. */
+  readonly minHorizonMs: number;
   private readonly pathIndex: ReadonlyMap<string, ReadonlyMap<string, number>>;
 
   private constructor(
@@ -214,6 +216,10 @@ export class Registry {
     this.byEvent = byEvent;
     this.byTraits = segments.filter((s) => s.traits.size > 0);
     this.timed = segments.filter((s) => s.timed);
+    this.minHorizonMs = Math.min(
+      Number.POSITIVE_INFINITY,
+      ...[...projections.values()].map((p) => p.horizonMs),
+    );
   }
 
   static readonly EMPTY: Registry = Registry.build(new Map(), new Map()) as Registry;

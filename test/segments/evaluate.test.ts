@@ -49,7 +49,7 @@ describe('segment evaluation', () => {
     assert.deepEqual(membershipFromScratch(reg, {}, events, T + 30 * DAY - 1), ['s']);
     assert.deepEqual(membershipFromScratch(reg, {}, events, T + 30 * DAY), []);
     const seg = reg.segmentByKey.get('s')!;
-    const view = { traits: {}, events: new Map(), isMember: () => false };
+    const view = { traits: {}, facts: null, isMember: () => false };
     assert.equal(nextChange(reg, seg.condition, view, T), null, 'no events, nothing to wait for');
   });
 
