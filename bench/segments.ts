@@ -238,11 +238,13 @@ async function paced(url: string, rate: number, seconds: number): Promise<number
 }
 
 async function waitForSegments(url: string): Promise<Status['segments']> {
+  // Polls a segment's status (cheap), then reads the engine's figures once.
   for (;;) {
-    const s = (await adminGet<Status>(url, '/api/status')).segments;
-    if (s.lastRecompute !== null && s.recomputing === null) return s;
-    await new Promise((r) => setTimeout(r, 250));
+    const s = await adminGet<{ status: string }>(url, '/api/segments/vip');
+    if (s.status === 'ready') break;
+    await new Promise((r) => setTimeout(r, 1000));
   }
+  return (await adminGet<Status>(url, '/api/status')).segments;
 }
 
 // ---------------------------------------------------------------------------------------------

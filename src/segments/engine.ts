@@ -78,8 +78,12 @@ type Dirty = { names: Set<string> | null; traits: boolean; all: boolean };
 export class SegmentEngine {
   private reg: Registry;
   private readonly profiles = new Map<ProfileId, ProfileState>();
-  private readonly memberSets = new Map<string, Set<ProfileId>>();
-  private readonly sortedMembers = new Map<string, ProfileId[]>();
+  /** Members per segment, by key (the bits on the profiles are the membership itself). */
+  private sizes = new Map<string, number>();
+  /** Profile ids in order, for paging members (ids of forgotten profiles are skipped on read). */
+  private sortedIds: ProfileId[] = [];
+  /** Profiles added since `sortedIds` was last brought up to date. */
+  private newIds: ProfileId[] = [];
   /** Segments being recomputed: not evaluated live until released. */
   private readonly frozen = new Set<string>();
   /** Profiles an input reached while some segment was frozen: evaluated again on release. */
@@ -92,16 +96,27 @@ export class SegmentEngine {
     this.relayout();
   }
 
-  /** Lays the bits out for the registry's segments and sets them again from the member sets. */
+  /**
+   * Lays the bits out for the registry's segments (dependency order may have changed) and moves
+   * each profile's bits to the new places; segments that are gone lose their members.
+   */
   private relayout(): void {
-    this.layout.order = new Map(this.reg.segments.map((s) => [s.key, s.order]));
-    this.layout.words = Math.max(1, Math.ceil(this.reg.segments.length / 32));
-    for (const s of this.profiles.values()) s.bits = null;
-    for (const [key, set] of this.memberSets) {
-      const i = this.layout.order.get(key);
-      if (i === undefined) continue;
-      for (const p of set) this.profiles.get(p)?.set(i, true);
+    const before = this.layout.order;
+    const after = new Map(this.reg.segments.map((s) => [s.key, s.order]));
+    const moves: [number, number][] = [];
+    for (const [key, i] of before) {
+      const j = after.get(key);
+      if (j !== undefined) moves.push([i, j]);
     }
+    this.layout.order = after;
+    this.layout.words = Math.max(1, Math.ceil(this.reg.segments.length / 32));
+    for (const s of this.profiles.values()) {
+      const bits = s.bits;
+      if (bits === null) continue;
+      s.bits = null;
+      for (const [i, j] of moves) if ((bits[i >>> 5]! & (1 << (i & 31))) !== 0) s.set(j, true);
+    }
+    this.sizes = new Map([...this.sizes].filter(([key]) => after.has(key)));
   }
 
   get registry(): Registry {
@@ -116,11 +131,6 @@ export class SegmentEngine {
   setRegistry(reg: Registry, frozen: Iterable<string>): void {
     this.reg = reg;
     for (const key of frozen) this.frozen.add(key);
-    for (const key of [...this.memberSets.keys()]) {
-      if (reg.segmentByKey.has(key)) continue;
-      this.memberSets.delete(key);
-      this.sortedMembers.delete(key);
-    }
     this.relayout();
     // Facts of names no longer read are dropped; kept names are re-pruned lazily.
     for (const state of this.profiles.values()) {
@@ -158,6 +168,7 @@ export class SegmentEngine {
     if (s === undefined) {
       s = new ProfileState(this.layout);
       this.profiles.set(id, s);
+      this.newIds.push(id);
     }
     return s;
   }
@@ -315,9 +326,7 @@ export class SegmentEngine {
     if (s === undefined) return;
     if (s.bits !== null) {
       for (const seg of this.reg.segments) {
-        if (!s.has(seg.order)) continue;
-        this.memberSets.get(seg.key)?.delete(id);
-        this.sortedMembers.delete(seg.key);
+        if (s.has(seg.order)) this.sizes.set(seg.key, (this.sizes.get(seg.key) ?? 1) - 1);
       }
     }
     this.profiles.delete(id);
@@ -345,7 +354,7 @@ export class SegmentEngine {
       // (Its wake-up can only move later: the timer already set fires early, which is safe.)
       if (added !== null && this.unchangeable(seg, s.has(seg.order), added)) continue;
       const member = evaluateCondition(this.reg, seg.condition, s, now);
-      if (this.setMember(id, s, seg, member) && out !== null) {
+      if (this.setMember(s, seg, member) && out !== null) {
         out.push({
           profile: id,
           key: seg.key,
@@ -375,18 +384,10 @@ export class SegmentEngine {
   }
 
   /** True when membership changed. */
-  private setMember(id: ProfileId, s: ProfileState, seg: CompiledSegment, member: boolean): boolean {
+  private setMember(s: ProfileState, seg: CompiledSegment, member: boolean): boolean {
     if (member === s.has(seg.order)) return false;
-    const key = seg.key;
     s.set(seg.order, member);
-    let set = this.memberSets.get(key);
-    if (set === undefined) {
-      set = new Set();
-      this.memberSets.set(key, set);
-    }
-    if (member) set.add(id);
-    else set.delete(id);
-    this.sortedMembers.delete(key);
+    this.sizes.set(seg.key, (this.sizes.get(seg.key) ?? 0) + (member ? 1 : -1));
     return true;
   }
 
@@ -439,7 +440,7 @@ export class SegmentEngine {
   }
 
   size(key: string): number {
-    return this.memberSets.get(key)?.size ?? 0;
+    return this.sizes.get(key) ?? 0;
   }
 
   /** Members in profile-id order, after `cursor`. */
@@ -448,11 +449,9 @@ export class SegmentEngine {
     limit: number,
     cursor: string | null,
   ): { members: ProfileId[]; cursor: string | null } {
-    let sorted = this.sortedMembers.get(key);
-    if (sorted === undefined) {
-      sorted = [...(this.memberSets.get(key) ?? [])].sort();
-      this.sortedMembers.set(key, sorted);
-    }
+    const order = this.layout.order.get(key);
+    if (order === undefined) return { members: [], cursor: null };
+    const sorted = this.orderedIds();
     let lo = 0;
     if (cursor !== null) {
       let hi = sorted.length;
@@ -462,9 +461,34 @@ export class SegmentEngine {
         else hi = mid;
       }
     }
-    const page = sorted.slice(lo, lo + limit);
-    const more = lo + limit < sorted.length;
-    return { members: page, cursor: more ? page[page.length - 1]! : null };
+    const page: ProfileId[] = [];
+    for (let k = lo; k < sorted.length; k++) {
+      if (!this.profiles.get(sorted[k]!)?.has(order)) continue;
+      if (page.length === limit) return { members: page, cursor: page[page.length - 1]! };
+      page.push(sorted[k]!);
+    }
+    return { members: page, cursor: null };
+  }
+
+  /** Every profile id in order. New ids (time-ordered UUIDs) usually just extend the list. */
+  private orderedIds(): ProfileId[] {
+    if (this.newIds.length === 0) return this.sortedIds;
+    const fresh = this.newIds.sort();
+    this.newIds = [];
+    const old = this.sortedIds;
+    if (old.length === 0 || old[old.length - 1]! < fresh[0]!) {
+      for (const id of fresh) old.push(id);
+      return old;
+    }
+    const merged: ProfileId[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < old.length || j < fresh.length) {
+      if (j >= fresh.length || (i < old.length && old[i]! < fresh[j]!)) merged.push(old[i++]!);
+      else merged.push(fresh[j++]!);
+    }
+    this.sortedIds = merged.filter((id, k) => this.profiles.has(id) && (k === 0 || merged[k - 1] !== id));
+    return this.sortedIds;
   }
 
   segmentsOf(id: ProfileId): string[] {
