@@ -385,8 +385,9 @@ export class SegmentService {
       this.deps.log?.error({ err }, 'segments could not follow a commit');
       return;
     }
+    const acknowledged = performance.now();
     this.host.applyCommit(commit, this.deps.clock.now()).then(
-      (o) => this.handle(o),
+      (o) => this.handle(o, acknowledged),
       (err: unknown) => {
         if (!this.closed) this.deps.log?.error({ err }, 'segments could not follow a commit');
       },
@@ -405,9 +406,10 @@ export class SegmentService {
     });
   }
 
-  private handle(o: Outcome): void {
+  /** `since`: when the cause was known (the commit acknowledged, the timer fired). */
+  private handle(o: Outcome, since = performance.now()): void {
     if (this.closed) return;
-    this.announce(o.transitions);
+    this.announce(o.transitions, since);
     this.armTimer(o.nextDue);
   }
 
@@ -421,8 +423,9 @@ export class SegmentService {
       this.armedAt = null;
       this.cancelTimer = null;
       if (this.closed) return;
+      const fired = performance.now();
       this.host.fireDue(this.deps.clock.now()).then(
-        (o) => this.handle(o),
+        (o) => this.handle(o, fired),
         (err: unknown) => {
           if (!this.closed) this.deps.log?.error({ err }, 'segment timers failed');
         },
@@ -430,9 +433,8 @@ export class SegmentService {
     });
   }
 
-  private announce(transitions: Transition[]): void {
+  private announce(transitions: Transition[], started = performance.now()): void {
     if (transitions.length === 0) return;
-    const started = performance.now();
     this.submit(transitions).then(
       () => {
         const entered = transitions.filter((t) => t.entered).length;

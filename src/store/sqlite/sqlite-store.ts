@@ -110,6 +110,7 @@ export class SqliteStore implements Store {
     this.db.pragma('temp_store = MEMORY');
     this.db.pragma('foreign_keys = ON');
     // Checkpoint less often: each checkpoint rewrites pages that later commits would dirty again.
+    // (The server also checkpoints from a thread of its own, so its commits rarely reach this.)
     this.db.pragma('wal_autocheckpoint = 10000');
     this.migrateSync();
     this.stmt = this.prepare();

@@ -19,6 +19,19 @@ import type {
 import { SqliteStore } from './sqlite-store.ts';
 import type { WriterReply, WriterRequest } from './sqlite-writer.ts';
 
+/** Starts the thread that checkpoints the WAL every half second. */
+async function startCheckpointer(path: string): Promise<Worker> {
+  const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), {
+    workerData: { entry: new URL('./sqlite-checkpointer.ts', import.meta.url).href, path, intervalMs: 500 },
+  });
+  await new Promise<void>((resolve, reject) => {
+    worker.once('error', reject);
+    worker.once('message', () => resolve());
+  });
+  worker.unref();
+  return worker;
+}
+
 /** Thrown for a failure inside the writer thread, carrying the original error's name and code. */
 export class WriterError extends Error {
   override name = 'WriterError';
@@ -44,6 +57,7 @@ export class ThreadedSqliteStore implements Store {
   >();
   private nextId = 1;
   private reader!: SqliteStore;
+  private checkpointer: Worker | null = null;
   private failed: Error | null = null;
 
   private constructor(
@@ -81,6 +95,7 @@ export class ThreadedSqliteStore implements Store {
       if (code !== 0) store.fail(new Error(`the SQLite writer thread exited with code ${code}`));
     });
     store.reader = new SqliteStore({ path: options.path, readonly: true });
+    if (options.path !== ':memory:') store.checkpointer = await startCheckpointer(options.path);
     return store;
   }
 
@@ -118,7 +133,14 @@ export class ThreadedSqliteStore implements Store {
   async migrate(): Promise<void> {}
 
   async close(): Promise<void> {
-    // The reader goes first, so the writer's final checkpoint can fold the whole WAL back in.
+    // The reader and the checkpointer go first, so the writer's final checkpoint can fold the
+    // whole WAL back in.
+    if (this.checkpointer) {
+      const stopped = new Promise((r) => this.checkpointer!.once('message', r));
+      this.checkpointer.postMessage('stop');
+      await stopped;
+      await this.checkpointer.terminate();
+    }
     await this.reader.close();
     if (!this.failed) await this.call('close');
     await this.worker.terminate();
