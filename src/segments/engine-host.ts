@@ -159,6 +159,9 @@ export class WorkerEngineHost implements EngineHost {
   constructor() {
     this.worker = new Worker(new URL('../store/sqlite/worker-entry.mjs', import.meta.url), {
       workerData: { entry: new URL('./engine-worker.ts', import.meta.url).href },
+      // Evaluation makes much short-lived garbage; a larger young generation lets it die there
+      // instead of being promoted into the large old generation the state lives in.
+      resourceLimits: { maxYoungGenerationSizeMb: 64 },
     });
     this.worker.on('message', (m: { id: number; ok: boolean; result?: unknown; error?: string }) => {
       const p = this.pending.get(m.id);
