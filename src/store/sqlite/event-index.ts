@@ -73,32 +73,17 @@ export class EventIndex {
     this.tailSize++;
   }
 
-  /**
-   * Moves the tail into the index tables, in one transaction the caller opens: all of it, or the
-   * oldest `maxRows` sequence numbers of it.
-   */
-  indexTail(maxRows = Number.POSITIVE_INFINITY): number {
+  /** Moves the whole tail into the index tables, in one transaction the caller opens. */
+  indexTail(): number {
     const from = this.indexedSeq();
-    const last = this.stmt.maxSeq.get() as number | null;
-    if (last === null || last <= from) return 0;
-    const to = Math.min(last, from + maxRows);
+    const to = this.stmt.maxSeq.get() as number | null;
+    if (to === null || to <= from) return 0;
     this.stmt.indexProfiles.run(from, to);
     this.stmt.indexMessages.run(from, to);
     this.stmt.setIndexedSeq.run(to);
-    if (to === last) {
-      const n = this.tailSize;
-      this.tailKeys.clear();
-      this.tailSize = 0;
-      return n;
-    }
-    // The tail map is in sequence order: drop entries up to `to`.
-    let n = 0;
-    for (const [k, seq] of this.tailKeys) {
-      if (seq > to) break;
-      this.tailKeys.delete(k);
-      n++;
-    }
-    this.tailSize -= n;
+    const n = this.tailSize;
+    this.tailKeys.clear();
+    this.tailSize = 0;
     return n;
   }
 
@@ -154,7 +139,7 @@ function prepare(db: Database) {
     indexedSeq: db.prepare("SELECT value FROM meta WHERE key = 'indexed_seq'").pluck(),
     setIndexedSeq: s<[number]>("UPDATE meta SET value = ? WHERE key = 'indexed_seq'"),
     maxSeq: db.prepare('SELECT max(seq) FROM events').pluck(),
-    tailKeys: s<[number]>('SELECT seq, source_id, message_id FROM events WHERE seq > ? ORDER BY seq'),
+    tailKeys: s<[number]>('SELECT seq, source_id, message_id FROM events WHERE seq > ?'),
     messageSeqs: db.prepare<[number]>('SELECT seq FROM message_ids WHERE message_hash = ?').pluck(),
     firstMessageSeq: db
       .prepare<[number]>('SELECT seq FROM message_ids WHERE message_hash = ? LIMIT 1')

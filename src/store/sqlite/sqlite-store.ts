@@ -57,9 +57,6 @@ type ScanRow = {
   body: string;
 };
 
-/** Rows of the log indexed in one turn of the writer when the tail is long. */
-const INDEX_PIECE = 10_000;
-
 const NO_CHANGES = { profiles: [], merges: [], traits: [] };
 
 type SourceRow = { id: string; workspace_id: string; name: string; created_at: number };
@@ -368,16 +365,10 @@ export class SqliteStore implements Store {
     if (this.index.pending >= this.indexBatch) {
       if (this.indexQueued) return;
       this.indexQueued = true;
-      // In pieces, each its own turn of the writer, so the commits queued meanwhile go in between
-      // instead of waiting for the whole batch.
-      const step = () =>
-        void this.writes.run(async () => {
-          if (!this.db.open) return;
-          this.db.transaction(() => this.index.indexTail(INDEX_PIECE))();
-          if (this.index.pending >= INDEX_PIECE) step();
-          else this.indexQueued = false;
-        });
-      step();
+      void this.writes.run(async () => {
+        this.indexQueued = false;
+        this.indexNow();
+      });
     } else if (this.index.pending > 0) {
       // Debounced: under a steady load the tail grows to a full batch (cheaper per event);
       // a pause of 250 ms indexes whatever is there.
@@ -390,6 +381,7 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** Moves the whole unindexed tail into the index tables now. */
   indexNow(): number {
     if (!this.db.open || this.index.pending === 0) return 0;
     return this.db.transaction(() => this.index.indexTail())();
