@@ -1,7 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { parse as parseYaml } from 'yaml';
-import { KEY_HINT, KEY_PATTERN } from '../segments/definition.ts';
+import { checkKey } from '../segments/definition.ts';
 import {
   DefinitionErrors,
   type DefinitionKind,
@@ -64,13 +64,10 @@ export async function segmentRoutes(app: FastifyInstance, deps: SegmentRouteDeps
     const route = documentedRoute(scope, deps.docs);
     const common = { 401: { description: 'Missing or wrong admin token.', schema: ErrorShape } };
 
-    const checkKey = (key: string) => {
-      if (!KEY_PATTERN.test(key)) {
-        throw new HttpError(400, {
-          error: 'invalid_definition',
-          message: `key ${KEY_HINT}`,
-          errors: [{ path: 'key', message: KEY_HINT }],
-        });
+    const checkKeyParam = (key: string) => {
+      const e = checkKey(key);
+      if (e !== null) {
+        throw new HttpError(400, { error: 'invalid_definition', message: `key ${e.message}`, errors: [e] });
       }
     };
     const invalid = (err: DefinitionErrors) =>
@@ -129,7 +126,7 @@ export async function segmentRoutes(app: FastifyInstance, deps: SegmentRouteDeps
           },
         },
         async (req, reply) => {
-          checkKey(req.params.key);
+          checkKeyParam(req.params.key);
           if (req.body === undefined || req.body === null) {
             throw invalid(
               new DefinitionErrors([{ path: '', message: 'a definition is required as the body' }]),

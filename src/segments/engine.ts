@@ -39,6 +39,8 @@ class ProfileState implements ProfileView {
   traits: JsonObject = EMPTY;
   /** Facts of every name, in time order; null until the first one. */
   facts: ProfileFacts | null = null;
+  /** The first moment one of its facts is older than every window that reads it. */
+  pruneAt = Number.POSITIVE_INFINITY;
   /** One bit per segment, by dependency order; null while in none. */
   bits: Uint32Array | null = null;
   timerAt = 0;
@@ -123,10 +125,6 @@ export class SegmentEngine {
     return this.reg;
   }
 
-  get profileCount(): number {
-    return this.profiles.size;
-  }
-
   /** Installs new definitions; `frozen` segments wait for `release`. Drops removed segments' members. */
   setRegistry(reg: Registry, frozen: Iterable<string>): void {
     this.reg = reg;
@@ -141,10 +139,6 @@ export class SegmentEngine {
   /** Forgets the facts of these event names (before they are scanned again). */
   dropFacts(names: ReadonlySet<string>): void {
     for (const state of this.profiles.values()) state.facts?.retain((name) => !names.has(name));
-  }
-
-  isFrozen(key: string): boolean {
-    return this.frozen.has(key);
   }
 
   /**
@@ -187,11 +181,6 @@ export class SegmentEngine {
     return out;
   }
 
-  /** Sets a profile's traits (as scanned); no evaluation. */
-  setTraits(id: ProfileId, traits: JsonObject): void {
-    this.state(id).traits = this.project(traits);
-  }
-
   /** Adds facts read back from the log; no evaluation. */
   addFacts(page: readonly CompactFact[], now: number): void {
     for (const [profile, name, ts, tie, values, userId, anonymousId] of page) {
@@ -214,12 +203,19 @@ export class SegmentEngine {
     if (projection === undefined) return false;
     s.facts ??= new ProfileFacts();
     const added = s.facts.insert(name, ts, tie, values.length > 0 ? values : null);
-    // Facts no window can count any more (older than their name's longest window) are let go.
-    if (Number.isFinite(projection.horizonMs) && s.facts.ts[0]! <= now - this.reg.minHorizonMs) {
-      const projections = this.reg.projections;
-      s.facts.retain((n, t) => t > now - (projections.get(n)?.horizonMs ?? 0));
-    }
+    s.pruneAt = Math.min(s.pruneAt, ts + projection.horizonMs);
+    if (now >= s.pruneAt) this.prune(s, s.facts, now);
     return added;
+  }
+
+  /** Lets go of facts no window can count any more (older than their name's longest window). */
+  private prune(s: ProfileState, facts: ProfileFacts, now: number): void {
+    const projections = this.reg.projections;
+    const horizon = (name: string) => projections.get(name)?.horizonMs ?? 0;
+    facts.retain((name, t) => t > now - horizon(name));
+    let next = Number.POSITIVE_INFINITY;
+    for (let k = 0; k < facts.length; k++) next = Math.min(next, facts.ts[k]! + horizon(facts.name[k]!));
+    s.pruneAt = next;
   }
 
   /** Applies one commit (see `compactCommit`) and returns the membership changes it caused. */
@@ -433,10 +429,6 @@ export class SegmentEngine {
       if (s !== undefined && s.timerAt === top.at) return top.at;
       this.timers.pop();
     }
-  }
-
-  get pendingTimers(): number {
-    return this.timers.size;
   }
 
   size(key: string): number {

@@ -186,21 +186,16 @@ export class Registry {
   readonly byTraits: readonly CompiledSegment[];
   /** Segments whose result can change with time alone, in dependency order. */
   readonly timed: readonly CompiledSegment[];
-  /** The shortest horizon of any projection: facts younger than this are never let go. */
-  readonly minHorizonMs: number;
-  private readonly pathIndex: ReadonlyMap<string, ReadonlyMap<string, number>>;
 
   private constructor(
     segments: CompiledSegment[],
     computed: Map<string, CompiledComputed>,
     projections: Map<string, Projection>,
-    pathIndex: Map<string, Map<string, number>>,
   ) {
     this.segments = segments;
     this.segmentByKey = new Map(segments.map((s) => [s.key, s]));
     this.computed = computed;
     this.projections = projections;
-    this.pathIndex = pathIndex;
     this.traitNames = new Set(segments.flatMap((s) => [...s.traits]));
     const byEvent = new Map<string, CompiledSegment[]>();
     for (const s of segments) {
@@ -216,10 +211,6 @@ export class Registry {
     this.byEvent = byEvent;
     this.byTraits = segments.filter((s) => s.traits.size > 0);
     this.timed = segments.filter((s) => s.timed);
-    this.minHorizonMs = Math.min(
-      Number.POSITIVE_INFINITY,
-      ...[...projections.values()].map((p) => p.horizonMs),
-    );
   }
 
   static readonly EMPTY: Registry = Registry.build(new Map(), new Map()) as Registry;
@@ -363,12 +354,7 @@ export class Registry {
         uses,
       });
     }
-    return new Registry([...compiled.values()], compiledComputed, projections, pathIndex);
-  }
-
-  /** The index of a property path in an event name's projection (for tests and tools). */
-  indexOf(event: string, path: PropertyPath): number | undefined {
-    return this.pathIndex.get(event)?.get(path.parts.join('.'));
+    return new Registry([...compiled.values()], compiledComputed, projections);
   }
 }
 
