@@ -8,6 +8,7 @@ import { adminRoutes } from './http/admin-routes.ts';
 import { ApiDocs } from './http/api-docs.ts';
 import { consoleRoutes } from './http/console-routes.ts';
 import { installErrorHandler } from './http/errors.ts';
+import { guardrailRoutes } from './http/guardrail-routes.ts';
 import { homePage } from './http/home-page.ts';
 import { measureRoutes } from './http/measure-routes.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
@@ -217,6 +218,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     status: async () => ({ segments: await segments.stats() }),
   });
   await segmentRoutes(http, { segments, docs, adminTokenHash });
+  await guardrailRoutes(http, { store, docs, workspace: ws, adminTokenHash, now });
   await measureRoutes(http, {
     docs,
     workspace: ws,

@@ -3,38 +3,28 @@ import { type SkipDecision, skip } from './decision.ts';
 import type { ConsentRules } from './rules.ts';
 
 /**
- * Consent, as the guardrails read it from the profile's consent trait (`consent` by default):
+ * Consent, as the guardrails read it from the profile's consent trait (`consent` by default; the
+ * shape is `ConsentTrait`, defined with the channels that write it):
  *
  * ```json
  * { "email": { "promotional": true, "topics": { "newsletter": false } },
- *   "sms":   { "all": false },
- *   "push":  { "bounced": true } }
+ *   "sms":   { "suppressed": true, "reason": "STOP" } }
  * ```
  *
  * Per channel, every field optional:
- * - `all: false` — unsubscribed from the channel entirely: nothing is sent on it, not even
- *   transactional messages (`all: true` changes nothing; it is the absence of a block);
- * - `bounced: true` (or `complained: true`) — the address bounced hard or marked a message as spam:
- *   nothing is sent on it until the flag is cleared;
- * - `promotional: true | false` — explicit consent to, or refusal of, promotional messages;
- * - `topics: { name: true | false }` — subscription groups; a topic's answer wins over
- *   `promotional` for messages of that topic, except that `promotional: false` refuses every topic.
+ * - `suppressed: true` — a hard bounce, a spam complaint or an SMS `STOP`: nothing at all is sent
+ *   on the channel, not even transactional messages, until the flag is cleared;
+ * - `topics: { name: false }` — unsubscribed from a subscription group: nothing on that topic,
+ *   promotional or not; `true` is an explicit opt-in to the topic;
+ * - `promotional: true | false` — explicit consent to, or refusal of, promotional messages on the
+ *   channel; `false` refuses every promotional topic too.
  *
  * When the profile says nothing for a promotional message, the workspace policy decides: a topic
  * with a policy of its own follows it (a `denied` topic needs its own opt-in, whatever
  * `promotional` says), otherwise `promotional: true` is consent, otherwise the channel's default,
- * otherwise the promotional default.
+ * otherwise the promotional default. Values that are not booleans count as absent.
  */
-export interface ChannelConsent {
-  readonly all?: boolean;
-  readonly bounced?: boolean;
-  readonly complained?: boolean;
-  readonly promotional?: boolean;
-  readonly topics?: Readonly<Record<string, boolean>>;
-}
-
-/** The consent trait: one entry per channel. */
-export type ConsentTrait = Readonly<Partial<Record<Channel, ChannelConsent>>>;
+export type { ChannelConsent, ConsentTrait } from '../channels/consent.ts';
 
 const asObject = (v: unknown): Record<string, unknown> | null =>
   typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
@@ -53,22 +43,22 @@ export function checkConsent(
 ): SkipDecision | null {
   const channel = message.channel;
   const entry = asObject(asObject(consentTrait)?.[channel]);
-  if (entry !== null) {
-    if (entry.all === false) {
-      return skip(
-        'consent_unsubscribed',
-        CONSENT_RULE,
-        `the profile unsubscribed from every ${channel} message`,
-      );
-    }
-    if (entry.bounced === true || entry.complained === true) {
-      const what = entry.bounced === true ? 'bounced' : 'reported a complaint';
-      return skip(
-        'consent_bounced',
-        CONSENT_RULE,
-        `the profile's ${channel} address ${what}; nothing is sent on it`,
-      );
-    }
+  if (entry?.suppressed === true) {
+    const why = typeof entry.reason === 'string' ? ` (${entry.reason})` : '';
+    return skip(
+      'channel_suppressed',
+      CONSENT_RULE,
+      `${channel} is suppressed for the profile${why}; nothing is sent on it`,
+    );
+  }
+  const topic = message.topic;
+  const answer = topic !== undefined ? asObject(entry?.topics)?.[topic] : undefined;
+  if (answer === false) {
+    return skip(
+      'consent_topic_denied',
+      CONSENT_RULE,
+      `the profile unsubscribed from topic '${topic}' on ${channel}`,
+    );
   }
   if (message.category === 'transactional') return null;
 
@@ -76,18 +66,7 @@ export function checkConsent(
   if (promotional === false) {
     return skip('consent_denied', CONSENT_RULE, `the profile refused promotional ${channel} messages`);
   }
-  const topic = message.topic;
-  if (topic !== undefined) {
-    const answer = asObject(entry?.topics)?.[topic];
-    if (answer === false) {
-      return skip(
-        'consent_topic_denied',
-        CONSENT_RULE,
-        `the profile unsubscribed from topic '${topic}' on ${channel}`,
-      );
-    }
-    if (answer === true) return null;
-  }
+  if (answer === true) return null;
   const topicPolicy = topic !== undefined ? rules.topics[topic] : undefined;
   if (topicPolicy === 'granted') return null;
   if (topicPolicy === undefined && promotional === true) return null;

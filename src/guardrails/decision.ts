@@ -6,8 +6,7 @@
 
 /** Why a message is skipped. */
 export const SKIP_REASONS = [
-  'consent_unsubscribed',
-  'consent_bounced',
+  'channel_suppressed',
   'consent_denied',
   'consent_topic_denied',
   'consent_missing',

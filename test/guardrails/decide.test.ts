@@ -35,18 +35,23 @@ describe('consent', () => {
     assert.equal(d.action, 'send');
   });
 
-  test('skips even transactional messages on a channel the profile left entirely', () => {
-    const f = facts({ traits: { consent: { email: { all: false, promotional: true } } } });
-    expectSkip(decide(g, message({ category: 'transactional' }), f, NOW), 'consent_unsubscribed', 'consent');
+  test('skips every message, even transactional, on a channel suppressed by a bounce, complaint or STOP', () => {
+    const f = facts({
+      traits: { consent: { sms: { suppressed: true, reason: 'STOP' }, email: { promotional: true } } },
+    });
+    const d = decide(g, message({ category: 'transactional', channel: 'sms' }), f, NOW);
+    expectSkip(d, 'channel_suppressed', 'consent');
+    assert.match(d.action === 'skip' ? d.message : '', /sms is suppressed for the profile \(STOP\)/);
     // Other channels are untouched.
-    assert.equal(decide(g, message({ category: 'transactional', channel: 'push' }), f, NOW).action, 'send');
+    assert.equal(decide(g, message({ category: 'transactional', channel: 'email' }), f, NOW).action, 'send');
+    assert.equal(decide(g, message({ channel: 'email' }), f, NOW).action, 'send');
   });
 
-  test('skips every message to an address that bounced or complained', () => {
-    for (const flag of ['bounced', 'complained']) {
-      const f = facts({ traits: { consent: { email: { [flag]: true } } } });
-      expectSkip(decide(g, message({ category: 'transactional' }), f, NOW), 'consent_bounced');
-    }
+  test('skips a topic the profile unsubscribed from, whatever the category', () => {
+    const f = facts({ traits: { consent: { email: { topics: { order_updates: false } } } } });
+    const m = message({ category: 'transactional', topic: 'order_updates' });
+    expectSkip(decide(g, m, f, NOW), 'consent_topic_denied');
+    assert.equal(decide(g, message({ category: 'transactional' }), f, NOW).action, 'send');
   });
 
   test('applies the workspace default when the profile says nothing: e-mail opt-out, SMS opt-in', () => {
