@@ -10,6 +10,7 @@ import { consoleRoutes } from './http/console-routes.ts';
 import { installErrorHandler } from './http/errors.ts';
 import { guardrailRoutes } from './http/guardrail-routes.ts';
 import { homePage } from './http/home-page.ts';
+import { journeyRoutes } from './http/journey-routes.ts';
 import { measureRoutes } from './http/measure-routes.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { segmentRoutes } from './http/segment-routes.ts';
@@ -18,6 +19,9 @@ import { IdentitySettings } from './ingest/identity-settings.ts';
 import { IngestService } from './ingest/ingest-service.ts';
 import { hashSecret, SourceDirectory } from './ingest/sources.ts';
 import { DEFAULT_LIMITS } from './ingest/validate.ts';
+import { type Deliverer, Dispatcher } from './journeys/dispatcher.ts';
+import { JourneyService } from './journeys/journey-service.ts';
+import { openJourneyStore } from './journeys/open-journey-store.ts';
 import { WorkerEngineHost } from './segments/engine-host.ts';
 import { SegmentService } from './segments/segment-service.ts';
 import { openStore } from './store/open-store.ts';
@@ -37,6 +41,8 @@ export interface App {
   readonly metrics: Metrics;
   readonly workspace: WorkspaceId;
   readonly segments: SegmentService;
+  readonly journeys: JourneyService;
+  readonly dispatcher: Dispatcher;
   /** Set when this start generated the admin token (print it once). */
   readonly generatedAdminToken: string | null;
   /** Set when this start created the default source (print its write key once). */
@@ -52,11 +58,14 @@ export interface AppOptions {
   readonly now?: () => number;
   /** Pino logger options, or false for none. */
   readonly logger?: boolean | Record<string, unknown>;
+  /** Performs outbox messages (templates, guardrails, channels); tests may pass their own. */
+  readonly deliverer?: Deliverer | null;
 }
 
 const ADMIN_TOKEN_SETTING = 'admin_token_sha256';
 const DEFAULT_SOURCE_SETTING = 'default_source_created';
 const SEGMENTS_SOURCE_SETTING = 'segments_source_id';
+const JOURNEYS_SOURCE_SETTING = 'journeys_source_id';
 
 /** Builds the whole product from a parsed configuration. Call `http.listen` to serve it. */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
@@ -145,6 +154,37 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       },
     },
   });
+  let journeysSource = await store.getSetting(ws, JOURNEYS_SOURCE_SETTING);
+  if (journeysSource === null) {
+    journeysSource = (await sources.create(ws, 'Journeys (built in)')).source.id;
+    await store.setSetting(ws, JOURNEYS_SOURCE_SETTING, journeysSource);
+  }
+  const journeyStore = await openJourneyStore(
+    config.store,
+    'schema' in store ? (store as { schema: string }).schema : undefined,
+  );
+  let dispatcher: Dispatcher | null = null;
+  const journeys = await JourneyService.open({
+    store,
+    journeys: journeyStore,
+    ingest,
+    workspace: ws,
+    clock,
+    segments,
+    log: http.log,
+    onCommitted: () => dispatcher?.kick(),
+  });
+  dispatcher = new Dispatcher({
+    store,
+    journeys: journeyStore,
+    ingest,
+    workspace: ws,
+    clock,
+    deliverer: options.deliverer ?? null,
+    systemSource: asSourceId(journeysSource),
+    log: http.log,
+  });
+  await dispatcher.start();
   let shuttingDown = false;
   // While closing, every response ends its connection, so keep-alive clients cannot hold it open.
   http.addHook('onSend', async (_req, reply, payload) => {
@@ -214,11 +254,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     workspace: ws,
     adminTokenHash,
     decorate: (p) => segments.decorate(p),
-    erased: (id) => segments.forget(id),
-    status: async () => ({ segments: await segments.stats() }),
+    erased: async (id) => {
+      segments.forget(id);
+      await journeyStore.eraseProfile(ws, id);
+    },
+    status: async () => ({ segments: await segments.stats(), journeys: await journeys.counts() }),
   });
   await segmentRoutes(http, { segments, docs, adminTokenHash });
   await guardrailRoutes(http, { store, docs, workspace: ws, adminTokenHash, now });
+  await journeyRoutes(http, { journeys, docs, adminTokenHash });
   await measureRoutes(http, {
     docs,
     workspace: ws,
@@ -238,6 +282,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     metrics,
     workspace: ws,
     segments,
+    journeys,
+    dispatcher,
     generatedAdminToken,
     generatedWriteKey,
     close() {
@@ -251,8 +297,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           clearInterval(sweep);
         }
         // Changes not announced by now are announced on the next start (recomputed from the log).
+        await dispatcher.close();
+        await journeys.close();
         await segments.close();
         await ingest.drain();
+        await journeyStore.close();
         await store.close();
       })();
       return closing;

@@ -25,7 +25,7 @@ export interface AdminDeps {
   /** Fills in what the store does not hold (segments, computed traits). */
   readonly decorate?: (p: Profile) => Promise<Profile>;
   /** Told of each erased profile. */
-  readonly erased?: (id: ProfileId) => void;
+  readonly erased?: (id: ProfileId) => void | Promise<void>;
   /** More to show on `/api/status`. */
   readonly status?: () => Promise<Record<string, unknown>>;
 }
@@ -248,7 +248,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       async (req) => {
         const r = await store.eraseProfile(ws, asProfileId(req.params.id));
         if (!r) throw notFound(req.params.id);
-        deps.erased?.(r.profileId);
+        await deps.erased?.(r.profileId);
         return { erased: true, ...r };
       },
     );

@@ -41,7 +41,7 @@ export class IngestService {
   private scheduled = false;
   private idle: (() => void)[] = [];
   private readonly maxInFlight: number;
-  private listener: CommitListener | null = null;
+  private readonly listeners: CommitListener[] = [];
   /** Set while `exclusive` waits for, or runs with, no commit in flight. */
   private held = 0;
   private quiet: (() => void)[] = [];
@@ -63,9 +63,9 @@ export class IngestService {
     });
   }
 
-  /** Follows every commit from now on (one listener: the engine that reacts to events). */
+  /** Follows every commit from now on; listeners are called in the order they were added. */
   listen(listener: CommitListener): void {
-    this.listener = listener;
+    this.listeners.push(listener);
   }
 
   /**
@@ -128,17 +128,21 @@ export class IngestService {
       this.inFlight++;
       const started = performance.now();
       const groups = batch.map((p) => p.events);
-      const listener = this.listener;
-      const appended: Promise<AppendResult> = listener
-        ? this.store.appendWithChanges(groups, this.identity)
-        : this.store
-            .appendEvents(groups, this.identity)
-            .then((outcomes) => ({ outcomes, changes: NO_CHANGES }));
+      const listeners = this.listeners.slice();
+      const appended: Promise<AppendResult> =
+        listeners.length > 0
+          ? this.store.appendWithChanges(groups, this.identity)
+          : this.store
+              .appendEvents(groups, this.identity)
+              .then((outcomes) => ({ outcomes, changes: NO_CHANGES }));
       appended
         .then(
           ({ outcomes, changes }) => {
             for (const [i, p] of batch.entries()) p.resolve(outcomes[i]!);
-            if (listener) listener(groups.length === 1 ? groups[0]! : groups.flat(), changes);
+            if (listeners.length > 0) {
+              const events = groups.length === 1 ? groups[0]! : groups.flat();
+              for (const listener of listeners) listener(events, changes);
+            }
           },
           (err: unknown) => {
             for (const p of batch) p.reject(err);

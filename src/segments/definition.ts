@@ -389,3 +389,17 @@ export function checkComputedTrait(definition: unknown): Checked<ComputedTrait> 
 export function checkKey(key: string): DefinitionError | null {
   return KEY_PATTERN.test(key) ? null : { path: 'key', message: KEY_HINT };
 }
+
+/** Checks a list of property filters (`where`) found at `path` of another definition. */
+export function checkWhere(v: unknown, path: string): Checked<PropertyTest[]> {
+  const c = new Checker();
+  const value = c.where(v, path);
+  return value !== null && c.errors.length === 0 ? { ok: true, value } : { ok: false, errors: c.errors };
+}
+
+/** Checks a condition found at `path` of another definition (a journey's branch, say). */
+export function checkConditionAt(v: unknown, path: string): Checked<Condition> {
+  const c = new Checker();
+  const value = c.condition(v, path, 0);
+  return value !== null && c.errors.length === 0 ? { ok: true, value } : { ok: false, errors: c.errors };
+}

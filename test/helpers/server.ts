@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { type App, createApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import type { Clock } from '../../src/core/clock.ts';
+import type { Deliverer } from '../../src/journeys/dispatcher.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const WRITE_KEY = 'wk_test_0123456789abcdef';
@@ -31,7 +32,13 @@ export interface InProcessServer {
 
 /** Starts the whole product inside this process on a free loopback port. */
 export async function startApp(
-  options: { now?: () => number; clock?: Clock; dataDir?: string; keepData?: boolean } = {},
+  options: {
+    now?: () => number;
+    clock?: Clock;
+    dataDir?: string;
+    keepData?: boolean;
+    deliverer?: Deliverer;
+  } = {},
 ): Promise<InProcessServer> {
   const dataDir = options.dataDir ?? tempDir();
   const config = loadConfig(
@@ -42,6 +49,7 @@ export async function startApp(
     logger: false,
     ...(options.now ? { now: options.now } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.deliverer ? { deliverer: options.deliverer } : {}),
   });
   await app.http.listen({ port: 0, host: '127.0.0.1' });
   const address = app.http.server.address();

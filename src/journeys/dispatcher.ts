@@ -1,0 +1,231 @@
+/**
+ * The outbox dispatcher: performs what journey steps committed to the outbox. Rows are claimed
+ * (marked `sending`), performed with bounded concurrency, and settled; a message goes to the
+ * deliverer (templates, guardrails, channels) with its outbox id as the idempotency key, a trait
+ * update is ingested as an `identify` whose message id is the outbox id (so doing it twice stores
+ * it once). What happened to each message is recorded in the log as `Message Sent`,
+ * `Message Skipped` or `Message Failed`, so it shows on the profile's timeline and feeds segments,
+ * guardrails and measurement.
+ */
+import { randomUUID } from 'node:crypto';
+import type { OutboundMessage } from '../channels/outbound.ts';
+import type { Clock } from '../core/clock.ts';
+import type { JsonObject, NormalizedEvent } from '../core/event.ts';
+import { asProfileId, type SourceId, type WorkspaceId } from '../core/ids.ts';
+import type { IngestService } from '../ingest/ingest-service.ts';
+import { normalizeMessage } from '../ingest/normalize.ts';
+import type { Store } from '../store/port.ts';
+import type { JourneyStore, OutboxResult, OutboxRow } from './store/port.ts';
+
+export type DeliveryOutcome =
+  | { readonly status: 'sent'; readonly detail?: string | null; readonly properties?: JsonObject }
+  | { readonly status: 'skipped'; readonly reason: string; readonly detail?: string | null }
+  /** Not now (quiet hours, a rate limit): try again at `until`. */
+  | { readonly status: 'deferred'; readonly until: number; readonly reason: string }
+  /** A failure worth retrying (a timeout, a 5xx) or not (`permanent`). */
+  | { readonly status: 'failed'; readonly detail: string; readonly permanent: boolean };
+
+/** Templates, guardrails and channels behind one call. */
+export interface Deliverer {
+  deliver(message: OutboundMessage, attempt: number): Promise<DeliveryOutcome>;
+}
+
+export interface DispatcherDeps {
+  readonly store: Store;
+  readonly journeys: JourneyStore;
+  readonly ingest: IngestService;
+  readonly workspace: WorkspaceId;
+  readonly clock: Clock;
+  /** Null: messages wait in the outbox until a deliverer is configured. */
+  readonly deliverer: Deliverer | null;
+  /** The built-in source recording trait updates and message outcomes. */
+  readonly systemSource: SourceId;
+  readonly concurrency?: number;
+  readonly maxAttempts?: number;
+  readonly log?: { error(o: object, msg: string): void };
+  readonly observer?: (row: OutboxRow, outcome: string) => void;
+}
+
+const CLAIM = 200;
+
+export class Dispatcher {
+  private queued = false;
+  private running: Promise<void> | null = null;
+  private cancelTimer: (() => void) | null = null;
+  private armedAt: number | null = null;
+  private closed = false;
+  private readonly concurrency: number;
+  private readonly maxAttempts: number;
+
+  constructor(private readonly deps: DispatcherDeps) {
+    this.concurrency = deps.concurrency ?? 32;
+    this.maxAttempts = deps.maxAttempts ?? 6;
+  }
+
+  /** Rows a previous process left `sending` go back to pending, then the outbox is worked. */
+  async start(): Promise<void> {
+    await this.deps.journeys.recoverOutbox(this.deps.workspace);
+    this.kick();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.cancelTimer?.();
+    await this.running;
+  }
+
+  /** New rows were committed: work the outbox soon. */
+  kick(): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.queued = true;
+      return;
+    }
+    this.running = this.work()
+      .catch((err: unknown) => this.deps.log?.error({ err }, 'the outbox dispatcher failed'))
+      .finally(() => {
+        this.running = null;
+        if (this.queued) {
+          this.queued = false;
+          this.kick();
+        } else void this.arm();
+      });
+  }
+
+  private async arm(): Promise<void> {
+    if (this.closed) return;
+    const next = await this.deps.journeys.nextOutboxDue(this.deps.workspace);
+    if (next === null || next === this.armedAt) return;
+    this.cancelTimer?.();
+    this.armedAt = next;
+    this.cancelTimer = this.deps.clock.at(next, () => {
+      this.armedAt = null;
+      this.cancelTimer = null;
+      this.kick();
+    });
+  }
+
+  private async work(): Promise<void> {
+    const { journeys, workspace: ws, clock } = this.deps;
+    for (;;) {
+      if (this.closed) return;
+      const rows = await journeys.claimOutbox(ws, clock.now(), CLAIM);
+      if (rows.length === 0) return;
+      const results: OutboxResult[] = [];
+      const events: NormalizedEvent[] = [];
+      let next = 0;
+      const worker = async () => {
+        while (next < rows.length) {
+          const r = rows[next++]!;
+          const out = await this.perform(r).catch(
+            (err: unknown): DeliveryOutcome => ({
+              status: 'failed',
+              detail: err instanceof Error ? err.message : String(err),
+              permanent: false,
+            }),
+          );
+          results.push(this.settle(r, out));
+          const ev = await this.record(r, out);
+          if (ev) events.push(ev);
+          this.deps.observer?.(r, out.status);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(this.concurrency, rows.length) }, worker));
+      await journeys.settleOutbox(ws, results, clock.now());
+      if (events.length > 0) await this.deps.ingest.submit(events);
+      if (rows.length < CLAIM) return;
+    }
+  }
+
+  private async perform(r: OutboxRow): Promise<DeliveryOutcome> {
+    if (r.kind === 'update') {
+      const traits = (r.payload.traits ?? {}) as JsonObject;
+      const ev = await this.event(r, { type: 'identify', traits, messageId: `journey:${r.id}` });
+      if (ev === null) return { status: 'skipped', reason: 'profile_gone' };
+      await this.deps.ingest.submit([ev]);
+      return { status: 'sent', detail: 'traits updated' };
+    }
+    if (this.deps.deliverer === null) {
+      return { status: 'deferred', until: this.deps.clock.now() + 60_000, reason: 'no_deliverer' };
+    }
+    return this.deps.deliverer.deliver(r.payload as unknown as OutboundMessage, r.attempts);
+  }
+
+  private settle(r: OutboxRow, out: DeliveryOutcome): OutboxResult {
+    switch (out.status) {
+      case 'sent':
+        return { id: r.id, status: 'sent', detail: out.detail ?? null };
+      case 'skipped':
+        return { id: r.id, status: 'skipped', detail: out.reason };
+      case 'deferred':
+        return { id: r.id, status: 'pending', detail: `deferred: ${out.reason}`, dueAt: out.until };
+      case 'failed': {
+        if (out.permanent || r.attempts >= this.maxAttempts)
+          return { id: r.id, status: 'failed', detail: out.detail };
+        // Exponential backoff with full jitter: up to 2^attempt seconds.
+        const delay = Math.round(Math.random() * 1000 * 2 ** r.attempts);
+        return {
+          id: r.id,
+          status: 'pending',
+          detail: `retry: ${out.detail}`,
+          dueAt: this.deps.clock.now() + delay,
+        };
+      }
+    }
+  }
+
+  /** The event recording a message's outcome (none for trait updates and retries). */
+  private async record(r: OutboxRow, out: DeliveryOutcome): Promise<NormalizedEvent | null> {
+    if (r.kind !== 'send') return null;
+    const m = r.payload as unknown as OutboundMessage;
+    let name: string;
+    const properties: JsonObject = {
+      message_id: m.id,
+      channel: m.channel,
+      template: m.template,
+      category: m.category,
+      ...(m.topic ? { topic: m.topic } : {}),
+      ...(m.journey
+        ? { journey: m.journey.key, journey_version: m.journey.version, node: m.journey.node }
+        : {}),
+    };
+    if (out.status === 'sent') {
+      name = 'Message Sent';
+      Object.assign(properties, out.properties ?? {});
+    } else if (out.status === 'skipped') {
+      name = 'Message Skipped';
+      properties.reason = out.reason;
+      if (out.detail) properties.detail = out.detail;
+    } else if (out.status === 'failed' && (out.permanent || r.attempts >= this.maxAttempts)) {
+      name = 'Message Failed';
+      properties.reason = out.detail;
+    } else return null;
+    return this.event(r, {
+      type: 'track',
+      event: name,
+      properties,
+      messageId: `message:${r.id}:${name}`,
+    });
+  }
+
+  private async event(r: OutboxRow, body: JsonObject): Promise<NormalizedEvent | null> {
+    const { store, workspace, clock, systemSource } = this.deps;
+    const p = await store.getProfile(workspace, asProfileId(r.profileId));
+    if (p === null) return null;
+    const userId = p.userIds[0] ?? null;
+    const anonymousId = p.anonymousIds[0] ?? null;
+    if (userId === null && anonymousId === null) return null;
+    const message: JsonObject = {
+      ...body,
+      timestamp: new Date(clock.now()).toISOString(),
+      context: { library: { name: 'concierge-journeys' } },
+      ...(userId !== null ? { userId } : { anonymousId }),
+    };
+    return normalizeMessage(message, body.type as 'track' | 'identify', {
+      workspaceId: workspace,
+      sourceId: systemSource,
+      receivedAt: clock.now(),
+      newMessageId: randomUUID,
+    });
+  }
+}
