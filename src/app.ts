@@ -5,15 +5,19 @@ import type { Config } from './config/config.ts';
 import { type Clock, systemClock } from './core/clock.ts';
 import { asSourceId, DEFAULT_WORKSPACE, type WorkspaceId } from './core/ids.ts';
 import { adminRoutes } from './http/admin-routes.ts';
+import { channelRoutes } from './http/channel-routes.ts';
 import { ApiDocs } from './http/api-docs.ts';
 import { consoleRoutes } from './http/console-routes.ts';
 import { installErrorHandler } from './http/errors.ts';
+import { feedbackRoutes } from './http/feedback-routes.ts';
 import { guardrailRoutes } from './http/guardrail-routes.ts';
 import { homePage } from './http/home-page.ts';
 import { journeyRoutes } from './http/journey-routes.ts';
 import { measureRoutes } from './http/measure-routes.ts';
+import type { Assignment } from './measure/experiment-report.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { segmentRoutes } from './http/segment-routes.ts';
+import { templateRoutes } from './http/template-routes.ts';
 import { trackingRoutes } from './http/tracking-routes.ts';
 import { IdentitySettings } from './ingest/identity-settings.ts';
 import { IngestService } from './ingest/ingest-service.ts';
@@ -261,6 +265,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     status: async () => ({ segments: await segments.stats(), journeys: await journeys.counts() }),
   });
   await segmentRoutes(http, { segments, docs, adminTokenHash });
+  const channels = await channelRoutes(http, { store, ingest, sources, docs, workspace: ws, adminTokenHash, now });
+  await templateRoutes(http, {
+    templates: channels.templates,
+    store,
+    decorate: (p) => segments.decorate(p),
+    docs,
+    workspace: ws,
+    adminTokenHash,
+  });
+  await feedbackRoutes(http, { channels, store, docs, workspace: ws, adminTokenHash, now });
   await guardrailRoutes(http, { store, docs, workspace: ws, adminTokenHash, now });
   await journeyRoutes(http, { journeys, docs, adminTokenHash });
   await measureRoutes(http, {
@@ -268,6 +282,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     workspace: ws,
     adminTokenHash,
     loadEvents: (w, names) => scanLog(store, w, names),
+    store,
+    // Journeys' control groups: experiment `journey:{key}`, arms `control` and `treatment`.
+    loadAssignments: (_w, experimentId) => journeyAssignments(journeys, experimentId),
   });
   await consoleRoutes(http);
   await http.ready();
@@ -307,4 +324,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       return closing;
     },
   };
+}
+
+async function* journeyAssignments(journeys: JourneyService, experimentId: string): AsyncIterable<Assignment> {
+  if (!experimentId.startsWith('journey:')) return;
+  const key = experimentId.slice('journey:'.length);
+  if (journeys.record(key) === null) return;
+  for await (const a of journeys.assignments(key)) {
+    yield { profileId: a.profileId, experimentId, variation: a.group, variationName: a.group, timestamp: a.at };
+  }
 }

@@ -377,6 +377,49 @@ describe('journey stories over HTTP', () => {
     );
   });
 
+  test('uplift: a control group held out at entry, reported as experiment journey:{key}', async () => {
+    await put('winback', {
+      trigger: { event: 'Subscription Lapsed' },
+      start: 'offer',
+      nodes: { offer: { type: 'send', channel: 'email', template: 'come-back', next: null } },
+      control: { percent: 30 },
+    });
+    const users = Array.from({ length: 200 }, (_, i) => `lapsed-${i}`);
+    const batch = users.map((userId, i) => ({
+      type: 'track',
+      userId,
+      event: 'Subscription Lapsed',
+      timestamp: iso(clock.now()),
+      messageId: `lapse-${i}`,
+    }));
+    assert.equal((await postTracking(server.url, '/v1/batch', { batch })).status, 200);
+    await settled();
+    const s = await stats('winback');
+    assert.equal(s.entered + s.heldOut, 200);
+    assert.ok(s.heldOut > 35 && s.heldOut < 85, `about 30% held out, got ${s.heldOut}`);
+    // Every fourth customer comes back.
+    await advance(HOUR);
+    for (const [i, userId] of users.entries())
+      if (i % 4 === 0) await track(userId, 'Subscription Renewed', { revenue: 10 });
+    const report = await admin<{ arms: { variation: string; n: number; conversions: number }[] }>(
+      server.url,
+      'GET',
+      `/api/experiments/${encodeURIComponent('journey:winback')}/report?conversion=Subscription%20Renewed&control=control&value=revenue`,
+    );
+    assert.equal(report.status, 200, JSON.stringify(report.body));
+    const arms = Object.fromEntries(report.body.arms.map((a) => [a.variation, a]));
+    assert.equal(arms.control!.n, s.heldOut);
+    assert.equal(arms.treatment!.n, s.entered);
+    assert.equal(arms.control!.conversions + arms.treatment!.conversions, 50);
+    // The held-out customers got nothing; everyone else got the offer.
+    await eventually(
+      'offers to the treatment group only',
+      async () =>
+        new Set(receiver.got.filter((m) => m.template === 'come-back').map((m) => m.profileId)).size,
+      (n) => n === s.entered,
+    );
+  });
+
   test('bad journeys are refused with the node named', async () => {
     const bad = async (body: unknown) => {
       const r = await admin<{ error: string; errors: { path: string; message: string }[] }>(
