@@ -7,8 +7,10 @@ import { asSourceId, DEFAULT_WORKSPACE, type WorkspaceId } from './core/ids.ts';
 import { adminRoutes } from './http/admin-routes.ts';
 import { channelRoutes } from './http/channel-routes.ts';
 import { ApiDocs } from './http/api-docs.ts';
+import { channelRoutes } from './http/channel-routes.ts';
 import { consoleRoutes } from './http/console-routes.ts';
 import { installErrorHandler } from './http/errors.ts';
+import { feedbackRoutes } from './http/feedback-routes.ts';
 import { feedbackRoutes } from './http/feedback-routes.ts';
 import { guardrailRoutes } from './http/guardrail-routes.ts';
 import { homePage } from './http/home-page.ts';
@@ -17,6 +19,7 @@ import { measureRoutes } from './http/measure-routes.ts';
 import type { Assignment } from './measure/experiment-report.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { segmentRoutes } from './http/segment-routes.ts';
+import { templateRoutes } from './http/template-routes.ts';
 import { templateRoutes } from './http/template-routes.ts';
 import { trackingRoutes } from './http/tracking-routes.ts';
 import { IdentitySettings } from './ingest/identity-settings.ts';
@@ -265,6 +268,24 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     status: async () => ({ segments: await segments.stats(), journeys: await journeys.counts() }),
   });
   await segmentRoutes(http, { segments, docs, adminTokenHash });
+  const channels = await channelRoutes(http, {
+    store,
+    ingest,
+    sources,
+    docs,
+    workspace: ws,
+    adminTokenHash,
+    now,
+  });
+  await templateRoutes(http, {
+    templates: channels.templates,
+    store,
+    decorate: (p) => segments.decorate(p),
+    docs,
+    workspace: ws,
+    adminTokenHash,
+  });
+  await feedbackRoutes(http, { channels, store, docs, workspace: ws, adminTokenHash, now });
   const channels = await channelRoutes(http, { store, ingest, sources, docs, workspace: ws, adminTokenHash, now });
   await templateRoutes(http, {
     templates: channels.templates,
