@@ -33,6 +33,8 @@ export interface Assignment {
   readonly variation: string;
   readonly variationName?: string | null;
   readonly timestamp: number;
+  /** The assignment event's message, when a breakdown reads its properties. */
+  readonly body?: Readonly<Record<string, unknown>>;
 }
 
 /** One conversion event of a profile; `value` is the summed property, when it had one. */
@@ -40,6 +42,8 @@ export interface Conversion {
   readonly profileId: string;
   readonly timestamp: number;
   readonly value: number | null;
+  /** The conversion event's message, when a breakdown reads its properties. */
+  readonly body?: Readonly<Record<string, unknown>>;
 }
 
 /** An event as read from the log (the shape of a store scan). */
@@ -65,6 +69,11 @@ export interface ExperimentReportOptions {
   readonly expectedShares?: Readonly<Record<string, number>>;
   /** p-value below which the sample-ratio check warns; default 0.001. */
   readonly srmThreshold?: number;
+  /**
+   * Variations to report even when no profile of this population was assigned to them (they
+   * get n = 0 and null statistics): a breakdown group lists the experiment's every arm.
+   */
+  readonly variations?: readonly { readonly variation: string; readonly variationName: string | null }[];
 }
 
 /** Lift of an arm over the control arm. Fields are `null` when not estimable (see each). */
@@ -135,6 +144,8 @@ export interface ExperimentReport {
   readonly srm: SampleRatioCheck | null;
   /** Profiles seen in more than one variation; each is counted in the arm of its first assignment. */
   readonly crossovers: number;
+  /** Plain-language warnings about the report's validity (a sample-ratio mismatch). */
+  readonly warnings: string[];
 }
 
 /** Thrown when the requested control is not one of the experiment's variations. */
@@ -288,6 +299,12 @@ export function buildExperimentReport(
   for (const vs of seenVariations.values()) if (vs.size > 1) crossovers++;
 
   const armsByVariation = new Map<string, ArmState>();
+  for (const v of options.variations ?? [])
+    armsByVariation.set(v.variation, {
+      variation: v.variation,
+      variationName: v.variationName,
+      profiles: [],
+    });
   for (const [profileId, a] of first) {
     let arm = armsByVariation.get(a.variation);
     if (arm === undefined) {
@@ -357,14 +374,21 @@ export function buildExperimentReport(
     };
   });
 
+  const srm = sampleRatio(arms, options.expectedShares, srmThreshold);
+  const warnings: string[] = [];
+  if (srm?.warning)
+    warnings.push(
+      `sample ratio mismatch: the arms hold ${arms.map((a) => `${a.n} (${a.variation})`).join(', ')} profiles where shares of ${srm.expectedShares.map((s) => `${Math.round(s * 1000) / 10} %`).join(', ')} were planned (chi-square p = ${srm.pValue.toPrecision(3)}); assignment or logging is likely broken, so do not trust the lift`,
+    );
   return {
     experiment: options.experimentId,
     control: control?.variation ?? null,
     windowDays,
     confidence,
     arms,
-    srm: sampleRatio(arms, options.expectedShares, srmThreshold),
+    srm,
     crossovers,
+    warnings,
   };
 }
 
