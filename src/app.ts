@@ -4,22 +4,19 @@ import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Config } from './config/config.ts';
 import { type Clock, systemClock } from './core/clock.ts';
 import { asSourceId, DEFAULT_WORKSPACE, type WorkspaceId } from './core/ids.ts';
+import { DeliveryPipeline } from './delivery/delivery-pipeline.ts';
 import { adminRoutes } from './http/admin-routes.ts';
-import { channelRoutes } from './http/channel-routes.ts';
 import { ApiDocs } from './http/api-docs.ts';
 import { channelRoutes } from './http/channel-routes.ts';
 import { consoleRoutes } from './http/console-routes.ts';
 import { installErrorHandler } from './http/errors.ts';
 import { feedbackRoutes } from './http/feedback-routes.ts';
-import { feedbackRoutes } from './http/feedback-routes.ts';
 import { guardrailRoutes } from './http/guardrail-routes.ts';
 import { homePage } from './http/home-page.ts';
 import { journeyRoutes } from './http/journey-routes.ts';
 import { measureRoutes } from './http/measure-routes.ts';
-import type { Assignment } from './measure/experiment-report.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { segmentRoutes } from './http/segment-routes.ts';
-import { templateRoutes } from './http/template-routes.ts';
 import { templateRoutes } from './http/template-routes.ts';
 import { trackingRoutes } from './http/tracking-routes.ts';
 import { IdentitySettings } from './ingest/identity-settings.ts';
@@ -29,6 +26,8 @@ import { DEFAULT_LIMITS } from './ingest/validate.ts';
 import { type Deliverer, Dispatcher } from './journeys/dispatcher.ts';
 import { JourneyService } from './journeys/journey-service.ts';
 import { openJourneyStore } from './journeys/open-journey-store.ts';
+import type { OutboxRow } from './journeys/store/port.ts';
+import type { Assignment } from './measure/experiment-report.ts';
 import { WorkerEngineHost } from './segments/engine-host.ts';
 import { SegmentService } from './segments/segment-service.ts';
 import { openStore } from './store/open-store.ts';
@@ -67,6 +66,8 @@ export interface AppOptions {
   readonly logger?: boolean | Record<string, unknown>;
   /** Performs outbox messages (templates, guardrails, channels); tests may pass their own. */
   readonly deliverer?: Deliverer | null;
+  /** Told about every journey batch committed with outbox rows (benchmarks measure latency with it). */
+  readonly onJourneyCommitted?: (outbox: readonly OutboxRow[]) => void;
 }
 
 const ADMIN_TOKEN_SETTING = 'admin_token_sha256';
@@ -179,7 +180,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     clock,
     segments,
     log: http.log,
-    onCommitted: () => dispatcher?.kick(),
+    onCommitted: (outbox) => {
+      options.onJourneyCommitted?.(outbox);
+      dispatcher?.kick();
+    },
   });
   dispatcher = new Dispatcher({
     store,
@@ -191,7 +195,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     systemSource: asSourceId(journeysSource),
     log: http.log,
   });
-  await dispatcher.start();
   let shuttingDown = false;
   // While closing, every response ends its connection, so keep-alive clients cannot hold it open.
   http.addHook('onSend', async (_req, reply, payload) => {
@@ -286,17 +289,21 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     adminTokenHash,
   });
   await feedbackRoutes(http, { channels, store, docs, workspace: ws, adminTokenHash, now });
-  const channels = await channelRoutes(http, { store, ingest, sources, docs, workspace: ws, adminTokenHash, now });
-  await templateRoutes(http, {
-    templates: channels.templates,
-    store,
-    decorate: (p) => segments.decorate(p),
-    docs,
-    workspace: ws,
-    adminTokenHash,
-  });
-  await feedbackRoutes(http, { channels, store, docs, workspace: ws, adminTokenHash, now });
-  await guardrailRoutes(http, { store, docs, workspace: ws, adminTokenHash, now });
+  const guardrails = await guardrailRoutes(http, { store, docs, workspace: ws, adminTokenHash, now });
+  if (options.deliverer === undefined) {
+    dispatcher.use(
+      await DeliveryPipeline.open({
+        store,
+        workspace: ws,
+        clock,
+        channels,
+        guardrails,
+        decorate: (p) => segments.decorate(p),
+      }),
+    );
+  }
+  await dispatcher.start();
+  journeys.useTemplates(async () => new Set((await channels.templates.list(ws)).map((t) => t.key)));
   await journeyRoutes(http, { journeys, docs, adminTokenHash });
   await measureRoutes(http, {
     docs,
@@ -336,6 +343,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         }
         // Changes not announced by now are announced on the next start (recomputed from the log).
         await dispatcher.close();
+        await channels.close();
         await journeys.close();
         await segments.close();
         await ingest.drain();
@@ -347,11 +355,20 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   };
 }
 
-async function* journeyAssignments(journeys: JourneyService, experimentId: string): AsyncIterable<Assignment> {
+async function* journeyAssignments(
+  journeys: JourneyService,
+  experimentId: string,
+): AsyncIterable<Assignment> {
   if (!experimentId.startsWith('journey:')) return;
   const key = experimentId.slice('journey:'.length);
   if (journeys.record(key) === null) return;
   for await (const a of journeys.assignments(key)) {
-    yield { profileId: a.profileId, experimentId, variation: a.group, variationName: a.group, timestamp: a.at };
+    yield {
+      profileId: a.profileId,
+      experimentId,
+      variation: a.group,
+      variationName: a.group,
+      timestamp: a.at,
+    };
   }
 }

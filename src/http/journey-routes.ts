@@ -164,7 +164,7 @@ export async function journeyRoutes(app: FastifyInstance, deps: JourneyRouteDeps
               { path: '', message: 'a journey definition is required as the body' },
             ]);
           if (req.query.dryRun) {
-            service.check(req.params.key, req.body);
+            await service.check(req.params.key, req.body);
             return { key: req.params.key, valid: true };
           }
           const { version, created, changed } = await service.put(req.params.key, req.body);

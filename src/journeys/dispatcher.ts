@@ -56,10 +56,17 @@ export class Dispatcher {
   private closed = false;
   private readonly concurrency: number;
   private readonly maxAttempts: number;
+  private deliverer: Deliverer | null;
 
   constructor(private readonly deps: DispatcherDeps) {
     this.concurrency = deps.concurrency ?? 32;
     this.maxAttempts = deps.maxAttempts ?? 6;
+    this.deliverer = deps.deliverer;
+  }
+
+  /** Sets what performs messages (the delivery pipeline, once the channels are open). */
+  use(deliverer: Deliverer): void {
+    this.deliverer = deliverer;
   }
 
   /** Rows a previous process left `sending` go back to pending, then the outbox is worked. */
@@ -145,10 +152,10 @@ export class Dispatcher {
       await this.deps.ingest.submit([ev]);
       return { status: 'sent', detail: 'traits updated' };
     }
-    if (this.deps.deliverer === null) {
+    if (this.deliverer === null) {
       return { status: 'deferred', until: this.deps.clock.now() + 60_000, reason: 'no_deliverer' };
     }
-    return this.deps.deliverer.deliver(r.payload as unknown as OutboundMessage, r.attempts);
+    return this.deliverer.deliver(r.payload as unknown as OutboundMessage, r.attempts);
   }
 
   private settle(r: OutboxRow, out: DeliveryOutcome): OutboxResult {

@@ -57,8 +57,8 @@ export interface JourneyServiceDeps {
   readonly clock: Clock;
   /** Segments and computed traits: references in definitions, and the profile's state now. */
   readonly segments: SegmentService | null;
-  /** Whether a template exists (null: templates are not checked). */
-  readonly templateExists?: ((key: string) => boolean) | null;
+  /** The template keys that exist (absent: templates are not checked). */
+  readonly templateKeys?: () => Promise<ReadonlySet<string>>;
   readonly log?: JourneyLog;
   /** Events read per batch (default 2,000). */
   readonly batch?: number;
@@ -242,25 +242,34 @@ export class JourneyService {
   // Definitions
   // ---------------------------------------------------------------------------------------------
 
-  private references(): References {
+  private templateKeys: (() => Promise<ReadonlySet<string>>) | null = null;
+
+  /** Checks `send` nodes' templates against these keys from now on. */
+  useTemplates(keys: () => Promise<ReadonlySet<string>>): void {
+    this.templateKeys = keys;
+  }
+
+  private async references(): Promise<References> {
     const seg = this.deps.segments;
+    const keys = this.templateKeys ?? this.deps.templateKeys;
+    const templates = keys ? await keys() : null;
     return {
       segmentExists: (k) => seg === null || seg.get('segments', k) !== null,
       computedExists: (k) => seg === null || seg.get('computed', k) !== null,
-      templateExists: this.deps.templateExists ?? null,
+      templateExists: templates === null ? null : (k) => templates.has(k),
     };
   }
 
   /** Checks a definition without saving it. */
-  check(key: string, raw: unknown): Journey {
-    const checked = checkJourney(raw, key, this.references());
+  async check(key: string, raw: unknown): Promise<Journey> {
+    const checked = checkJourney(raw, key, await this.references());
     if (!checked.ok) throw new JourneyDefinitionErrors(checked.errors);
     return checked.value;
   }
 
   /** Saves a definition as a new version (a draft until published); unchanged → the latest version. */
   async put(key: string, raw: unknown): Promise<{ version: number; created: boolean; changed: boolean }> {
-    this.check(key, raw);
+    await this.check(key, raw);
     const ws = this.deps.workspace;
     const body = { ...(raw as JsonObject) };
     delete body.key;
@@ -298,7 +307,7 @@ export class JourneyService {
     const stored = await this.deps.journeys.getVersion(this.deps.workspace, key, v);
     if (stored === null) throw new JourneyStateError(`journey '${key}' has no version ${v}`);
     // References may have gone since it was saved.
-    this.check(key, stored.definition);
+    await this.check(key, stored.definition);
     return this.transition(key, 'active', v);
   }
 

@@ -143,6 +143,16 @@ describe('journey stories over HTTP', () => {
     await receiver.start();
     server = await startApp({ clock, deliverer: receiver.deliverer() });
     await server.app.journeys.ready;
+    for (const key of ['review-request', 'discount', 'spring-sale', 'new-shoes', 'come-back']) {
+      const r = await admin(server.url, 'PUT', `/api/templates/${key}`, {
+        channel: 'email',
+        defaultLocale: 'en',
+        locales: {
+          en: { subject: `About ${key}`, text: 'Hello {{ profile.traits.name | default: "there" }}' },
+        },
+      });
+      assert.ok(r.status === 201 || r.status === 200, JSON.stringify(r.body));
+    }
   });
   after(async () => {
     await server.close();
@@ -453,7 +463,7 @@ describe('journey stories over HTTP', () => {
         trigger,
         start: 'a',
         nodes: {
-          a: { type: 'send', channel: 'email', template: 't', next: 'b' },
+          a: { type: 'send', channel: 'email', template: 'discount', next: 'b' },
           b: { type: 'update', set: { x: 1 }, next: 'a' },
         },
       }),
@@ -462,6 +472,10 @@ describe('journey stories over HTTP', () => {
     assert.match(
       await bad({ trigger, start: 'a', nodes: { a: { type: 'wait', duration: '3 days' } } }),
       /nodes\.a\.duration: must be a duration/,
+    );
+    assert.match(
+      await bad({ trigger, start: 'a', nodes: { a: { type: 'send', channel: 'sms', template: 'nope' } } }),
+      /nodes\.a\.template: there is no template "nope"/,
     );
     assert.match(
       await bad({ trigger: { segment: 'no-such' }, start: 'a', nodes: { a: { type: 'exit' } } }),
