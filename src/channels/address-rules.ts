@@ -29,10 +29,30 @@ for (const [net, prefix] of [
   ['fc00::', 7],
   ['fe80::', 10],
   ['ff00::', 8],
-  ['::ffff:0:0', 96],
   ['64:ff9b::', 96],
 ] as const) {
   DENIED.addSubnet(net, prefix, 'ipv6');
+}
+
+/**
+ * The IPv4 address inside an IPv4-mapped IPv6 address (`::ffff:127.0.0.1`, `::ffff:7f00:1`), which
+ * is checked as the IPv4 address it is. (A BlockList rule for `::ffff:0:0/96` would match every
+ * IPv4 address, since BlockList compares across the mapping.)
+ */
+function mappedIpv4(address: string): string | null {
+  const m = /^::ffff:(?:(\d+\.\d+\.\d+\.\d+)|([0-9a-f]{1,4}):([0-9a-f]{1,4}))$/i.exec(address);
+  if (m === null) return null;
+  if (m[1] !== undefined) return m[1];
+  const hi = Number.parseInt(m[2]!, 16);
+  const lo = Number.parseInt(m[3]!, 16);
+  return [hi >> 8, hi & 255, lo >> 8, lo & 255].join('.');
+}
+
+/** Whether an address is in a denied range. */
+function denied(address: string, family: 4 | 6): boolean {
+  const v4 = family === 6 ? mappedIpv4(address) : null;
+  if (v4 !== null) return DENIED.check(v4, 'ipv4');
+  return DENIED.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }
 
 export interface ResolvedTarget {
@@ -113,7 +133,7 @@ export async function resolveTarget(raw: string, allow: AllowList): Promise<Reso
   const hostAllowed = allow.allowsHost(host);
   for (const a of addresses) {
     const family = a.family as 4 | 6;
-    if (!hostAllowed && DENIED.check(a.address, family === 4 ? 'ipv4' : 'ipv6')) {
+    if (!hostAllowed && denied(a.address, family)) {
       if (!allow.allowsAddress(a.address, family)) {
         throw new AddressRefused(
           `${host} resolves to ${a.address}, a private, loopback or reserved address (add it to the allow-list to permit it)`,

@@ -72,9 +72,9 @@ export class WebPushSender implements Sender<'webpush'> {
       if (e instanceof AddressRefused) return permanent(`address refused: ${e.message}`);
       throw e;
     }
+    // web-push sets Content-Length, Content-Encoding, TTL, Topic, Urgency and the VAPID Authorization.
     const headers: Record<string, string | number> = {};
-    for (const [k, v] of Object.entries(details.headers)) headers[k] = v as string | number;
-    if (details.body) headers['content-length'] = details.body.length;
+    for (const [k, v] of Object.entries(details.headers)) headers[k.toLowerCase()] = v as string | number;
     try {
       const answer = await httpRequest(target.url, {
         method: details.method,
