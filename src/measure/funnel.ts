@@ -130,12 +130,48 @@ export interface FunnelResult {
   } | null;
 }
 
-/** The median of `values[0..n)` (sorted in place); the mean of the two middle values for even n. */
-function median(values: Float64Array, n: number): number | null {
+/**
+ * Moves the k-th smallest of `v[lo..hi]` to index k, smaller ones before it and larger ones after
+ * (Hoare's quickselect with a median-of-three pivot): linear time, where sorting a million
+ * times to take one value from the middle would cost far more.
+ */
+function select(v: Float64Array, lo: number, hi: number, k: number): void {
+  while (hi > lo) {
+    const mid = (lo + hi) >>> 1;
+    const a = v[lo]!;
+    const b = v[mid]!;
+    const c = v[hi]!;
+    const pivot = a < b ? (b < c ? b : a < c ? c : a) : a < c ? a : b < c ? c : b;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (v[i]! < pivot) i++;
+      while (v[j]! > pivot) j--;
+      if (i <= j) {
+        const t = v[i]!;
+        v[i] = v[j]!;
+        v[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return;
+  }
+}
+
+/** The median of `values[0..n)` (reordered in place); the mean of the two middle values for even n. */
+export function median(values: Float64Array, n: number): number | null {
   if (n === 0) return null;
-  const v = values.subarray(0, n).sort();
   const mid = n >> 1;
-  return n % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+  select(values, 0, n - 1, mid);
+  const upper = values[mid]!;
+  if (n % 2 === 1) return upper;
+  // The lower middle value is the largest of the part before mid.
+  let lower = values[0]!;
+  for (let i = 1; i < mid; i++) if (values[i]! > lower) lower = values[i]!;
+  return (lower + upper) / 2;
 }
 
 /** Per-profile outcome of the scan: depth and the attempt's step times, in flat typed arrays. */
@@ -188,28 +224,26 @@ function scan(table: EventTable, def: FunnelDefinition): Outcomes {
     startRow: new Int32Array(profiles),
   };
 
+  // Every row's step bits in a few tight passes over the columns: the name, then each filter.
+  const rows = table.length;
+  const masks = new Int32Array(rows);
+  for (let i = 0; i < rows; i++) {
+    const nm = name[i]!;
+    masks[i] = nm < 0 ? 0 : nameBits[nm]!;
+  }
+  for (const s of filtered) {
+    const bit = 1 << s;
+    for (const { codes, pass } of stepFilters[s]!)
+      for (let i = 0; i < rows; i++) if (masks[i]! & bit && pass[codes[i]!] === 0) masks[i]! &= ~bit;
+  }
+
   for (let p = 0; p < profiles; p++) {
     const a = offsets[p]!;
     const b = offsets[p + 1]!;
     let n = 0;
     let hasStart = false;
     for (let i = a; i < b; i++) {
-      const nm = name[i]!;
-      if (nm < 0) continue;
-      let mask = nameBits[nm]!;
-      if (mask === 0) continue;
-      for (let f = 0; f < filtered.length; f++) {
-        const s = filtered[f]!;
-        if ((mask & (1 << s)) === 0) continue;
-        const fs = stepFilters[s]!;
-        for (let j = 0; j < fs.length; j++) {
-          const flt = fs[j]!;
-          if (flt.pass[flt.codes[i]!] === 0) {
-            mask &= ~(1 << s);
-            break;
-          }
-        }
-      }
+      const mask = masks[i]!;
       if (mask === 0) continue;
       const t = ts[i]!;
       if (mask & 1 && t >= since && t < until) hasStart = true;

@@ -220,94 +220,106 @@ export function paths(table: EventTable, def: PathsDefinition): PathsResult {
     lengths[p] = len;
   }
 
-  // Top events per step; the others become one node.
+  // The top events of each step keep their own node; the rest share one "(other)" node. Each
+  // step's nodes are numbered by rank: rank r < kept[k].length is kept[k][r], the next is other.
   const V = names.length;
-  const other = V; // the id of "(other)"
-  const stepCounts = new Int32Array((N + 1) * (V + 1));
+  const S = def.nodesPerStep + 1;
+  const stepCounts = new Int32Array((N + 1) * V);
   for (const p of withAnchor)
-    for (let k = 0; k < lengths[p]!; k++) stepCounts[(k + 1) * (V + 1) + seq[p * N + k]!]!++;
-  const mapped = new Int32Array((N + 1) * (V + 1)).fill(-1);
+    for (let k = 0; k < lengths[p]!; k++) stepCounts[(k + 1) * V + seq[p * N + k]!]!++;
+  const rank = new Int32Array((N + 1) * V);
+  const kept: number[][] = [[anchor.nameId]];
   for (let k = 1; k <= N; k++) {
     const ids: number[] = [];
-    for (let v = 0; v < V; v++) if (stepCounts[k * (V + 1) + v]! > 0) ids.push(v);
-    ids.sort(
-      (x, y) =>
-        stepCounts[k * (V + 1) + y]! - stepCounts[k * (V + 1) + x]! || (names[x]! < names[y]! ? -1 : 1),
-    );
-    for (const [r, v] of ids.entries()) mapped[k * (V + 1) + v] = r < def.nodesPerStep ? v : other;
+    for (let v = 0; v < V; v++) if (stepCounts[k * V + v]! > 0) ids.push(v);
+    ids.sort((x, y) => stepCounts[k * V + y]! - stepCounts[k * V + x]! || (names[x]! < names[y]! ? -1 : 1));
+    const top = ids.slice(0, def.nodesPerStep);
+    kept.push(top);
+    for (const [r, v] of ids.entries()) rank[k * V + v] = Math.min(r, top.length);
   }
 
-  // Nodes, links and whole paths, counted on the mapped ids.
-  const nodeCounts = new Map<number, number>(); // key: step * (V + 1) + id
-  const nodeDrops = new Map<number, number>();
-  const linkCounts = new Map<number, number>(); // key: (step * (V + 1) + from) * (V + 1) + to
-  const pathCounts = new Map<string, number>();
+  // Nodes, links and whole paths, counted on ranks in dense arrays. A path's key is its ranks
+  // (+1) as digits of base S + 1, a number while that fits in 53 bits, else text.
+  const nodeCounts = new Int32Array((N + 1) * S);
+  const nodeDrops = new Int32Array((N + 1) * S);
+  const linkCounts = new Int32Array(Math.max(1, N * S * S));
+  const base = S + 1;
+  const numericKeys = base ** N < 2 ** 53;
+  const pathCounts = new Map<number | string, number>();
   const reached = new Int32Array(N + 1);
-  const anchorId = anchor.nameId;
-  const bump = (m: Map<number, number>, key: number) => m.set(key, (m.get(key) ?? 0) + 1);
   for (const p of withAnchor) {
     const len = lengths[p]!;
-    let prev = anchorId;
-    bump(nodeCounts, anchorId);
-    let key = '';
+    let prev = 0;
+    nodeCounts[0]!++;
+    let key = 0;
+    let text = '';
+    let digit = 1;
     for (let k = 1; k <= len; k++) {
-      const id = mapped[k * (V + 1) + seq[p * N + k - 1]!]!;
-      bump(nodeCounts, k * (V + 1) + id);
-      bump(linkCounts, ((k - 1) * (V + 1) + prev) * (V + 1) + id);
+      const r = rank[k * V + seq[p * N + k - 1]!]!;
+      nodeCounts[k * S + r]!++;
+      linkCounts[((k - 1) * S + prev) * S + r]!++;
       reached[k]!++;
-      key += `${id},`;
-      prev = id;
+      if (numericKeys) {
+        key += (r + 1) * digit;
+        digit *= base;
+      } else text += `${r},`;
+      prev = r;
     }
-    bump(nodeDrops, len * (V + 1) + prev);
-    pathCounts.set(key, (pathCounts.get(key) ?? 0) + 1);
+    nodeDrops[len * S + prev]!++;
+    const k = numericKeys ? key : text;
+    pathCounts.set(k, (pathCounts.get(k) ?? 0) + 1);
   }
+  const ranksOf = (key: number | string): number[] => {
+    if (typeof key === 'string') return key === '' ? [] : key.slice(0, -1).split(',').map(Number);
+    const out: number[] = [];
+    for (let x = key; x > 0; x = Math.floor(x / base)) out.push((x % base) - 1);
+    return out;
+  };
 
-  const label = (id: number) => (id === other ? OTHER_EVENTS : names[id]!);
+  const label = (k: number, r: number) => {
+    const list = kept[k]!;
+    return r < list.length ? names[list[r]!]! : OTHER_EVENTS;
+  };
   const stepNo = (k: number) => (forward ? k : -k);
-  const nodeId = (k: number, id: number) => `${stepNo(k)}:${label(id)}`;
-  const nodes: PathNode[] = [...nodeCounts.entries()]
-    .map(([key, count]) => {
-      const k = Math.floor(key / (V + 1));
-      const id = key % (V + 1);
-      return {
-        id: nodeId(k, id),
-        step: stepNo(k),
-        event: label(id),
-        count,
-        dropOff: nodeDrops.get(key) ?? 0,
-      };
-    })
-    .sort(
-      (x, y) => (forward ? x.step - y.step : y.step - x.step) || y.count - x.count || (x.id < y.id ? -1 : 1),
-    );
-  const links: PathLink[] = [...linkCounts.entries()]
-    .map(([key, count]) => {
-      const to = key % (V + 1);
-      const rest = Math.floor(key / (V + 1));
-      const from = rest % (V + 1);
-      const k = Math.floor(rest / (V + 1));
-      const a = nodeId(k, from);
-      const b = nodeId(k + 1, to);
-      return forward ? { source: a, target: b, count } : { source: b, target: a, count };
-    })
-    .sort(
-      (x, y) =>
-        y.count - x.count ||
-        (x.source < y.source ? -1 : x.source > y.source ? 1 : x.target < y.target ? -1 : 1),
-    );
+  const nodeId = (k: number, r: number) => `${stepNo(k)}:${label(k, r)}`;
+  const nodes: PathNode[] = [];
+  for (let k = 0; k <= N; k++)
+    for (let r = 0; r < S; r++) {
+      const count = nodeCounts[k * S + r]!;
+      if (count > 0)
+        nodes.push({
+          id: nodeId(k, r),
+          step: stepNo(k),
+          event: label(k, r),
+          count,
+          dropOff: nodeDrops[k * S + r]!,
+        });
+    }
+  nodes.sort(
+    (x, y) => (forward ? x.step - y.step : y.step - x.step) || y.count - x.count || (x.id < y.id ? -1 : 1),
+  );
+  const links: PathLink[] = [];
+  for (let k = 1; k <= N; k++)
+    for (let a = 0; a < S; a++)
+      for (let b = 0; b < S; b++) {
+        const count = linkCounts[((k - 1) * S + a) * S + b]!;
+        if (count === 0) continue;
+        const from = nodeId(k - 1, a);
+        const to = nodeId(k, b);
+        links.push(forward ? { source: from, target: to, count } : { source: to, target: from, count });
+      }
+  links.sort(
+    (x, y) =>
+      y.count - x.count ||
+      (x.source < y.source ? -1 : x.source > y.source ? 1 : x.target < y.target ? -1 : 1),
+  );
   const total = withAnchor.length;
   const anchorName = def.anchor.event;
   const top = [...pathCounts.entries()]
-    .sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1))
+    .sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0))
     .slice(0, def.topPaths)
     .map(([key, count]) => {
-      const steps =
-        key === ''
-          ? []
-          : key
-              .slice(0, -1)
-              .split(',')
-              .map((s) => label(Number(s)));
+      const steps = ranksOf(key).map((r, i) => label(i + 1, r));
       const events = forward ? [anchorName, ...steps] : [...steps.reverse(), anchorName];
       return { events, count, share: count / total };
     });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { EventTableBuilder } from '../../src/measure/event-table.ts';
-import { checkFunnel, type FunnelDefinition, funnel, funnelPaths } from '../../src/measure/funnel.ts';
+import { checkFunnel, type FunnelDefinition, funnel, funnelPaths, median } from '../../src/measure/funnel.ts';
 
 const H = 3_600_000;
 const DAY = 24 * H;
@@ -224,6 +224,21 @@ function reference(events: Ev[], def: FunnelDefinition) {
   };
   return { counts, medians: times.map((t, k) => (k === 0 ? null : med(t))) };
 }
+
+describe('median by selection', () => {
+  it('equals the middle of the sorted values, the mean of the two middle ones for an even count', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: -50, max: 50 }), { minLength: 1, maxLength: 200 }), (xs) => {
+        const sorted = [...xs].sort((a, b) => a - b);
+        const m = sorted.length >> 1;
+        const expected = sorted.length % 2 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2;
+        assert.equal(median(Float64Array.from(xs), xs.length), expected);
+      }),
+      { numRuns: 500 },
+    );
+    assert.equal(median(new Float64Array(0), 0), null);
+  });
+});
 
 describe('funnel against the reference on random logs', () => {
   it('gives the same counts and medians', () => {

@@ -102,6 +102,14 @@ describe('paths', () => {
     assert.ok(r.nodes.some((n) => n.id === '1:(other)' && n.count === 1));
   });
 
+  it('counts the same paths when there are too many nodes for numeric path keys', () => {
+    const small = run(LOG, { from: { event: 'Search' }, steps: 3 });
+    const large = run(LOG, { from: { event: 'Search' }, steps: 10, nodesPerStep: 100 });
+    const list = (r: typeof small) => r.paths.map((p) => `${p.events.join(' > ')} × ${p.count}`).sort();
+    assert.deepEqual(list(large), list(small));
+    assert.equal(large.distinctPaths, small.distinctPaths);
+  });
+
   it('filters the anchor with the segment where grammar', () => {
     const r = run(
       [
