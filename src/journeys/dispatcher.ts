@@ -139,6 +139,10 @@ export class Dispatcher {
       };
       await Promise.all(Array.from({ length: Math.min(this.concurrency, rows.length) }, worker));
       await journeys.settleOutbox(ws, results, clock.now());
+      // What became of each journey message, counted on its node (delivered, skipped by reason).
+      const stats = rows.flatMap((r, i) => outcomeStat(r, results.find((x) => x.id === r.id) ?? results[i]!));
+      if (stats.length > 0)
+        await journeys.commit(ws, { runs: [], entries: [], outbox: [], cancelRuns: [], stats });
       if (events.length > 0) await this.deps.ingest.submit(events);
       if (rows.length < CLAIM) return;
     }
@@ -235,4 +239,20 @@ export class Dispatcher {
       newMessageId: randomUUID,
     });
   }
+}
+
+/** The journey counter an outbox outcome adds to: `delivered`, `skipped:{reason}` or `failed`. */
+function outcomeStat(r: OutboxRow, result: OutboxResult): { journey: string; node: string; metric: string; n: number }[] {
+  if (r.kind !== 'send' || r.journey === null) return [];
+  const node = (r.payload as unknown as OutboundMessage).journey?.node;
+  if (node === undefined) return [];
+  const metric =
+    result.status === 'sent'
+      ? 'delivered'
+      : result.status === 'skipped'
+        ? `skipped:${result.detail ?? 'unknown'}`
+        : result.status === 'failed'
+          ? 'failed'
+          : null;
+  return metric === null ? [] : [{ journey: r.journey, node, metric, n: 1 }];
 }

@@ -343,7 +343,7 @@ class Stepper {
           category: node.category,
           topic: node.topic,
         });
-        this.stat(node.id, 'sent');
+        this.stat(node.id, 'queued');
         return node.next;
       case 'update': {
         const traits: JsonObject = { ...node.set };

@@ -255,7 +255,8 @@ describe('journey stories over HTTP', () => {
     const s = await stats('yoga-review');
     assert.equal(s.entered, 3);
     assert.equal(s.exited.cancelled, 1);
-    assert.equal(s.nodes.ask!.sent, 1);
+    assert.equal(s.nodes.ask!.queued, 1);
+    assert.equal(s.nodes.ask!.delivered, 1);
     assert.equal(s.nodes.delivered!.arrived, 1);
     assert.equal(s.nodes.delivered!.timedOut, 1);
     assert.equal(s.waiting, 0);
