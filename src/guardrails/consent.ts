@@ -1,4 +1,4 @@
-import type { Channel, OutboundMessage } from '../channels/outbound.ts';
+import type { OutboundMessage } from '../channels/outbound.ts';
 import { type SkipDecision, skip } from './decision.ts';
 import type { ConsentRules } from './rules.ts';
 

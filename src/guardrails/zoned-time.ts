@@ -202,17 +202,18 @@ export function nextOutsideWindow(zone: string, t: number, start: number, end: n
 }
 
 /**
- * The first instant not before `t` at which the wall clock in `zone` reads `minuteOfDay`: today's
- * when still ahead, otherwise tomorrow's.
+ * The first instant not before `t` at which the wall clock in `zone` reads `minuteOfDay` (or, on a
+ * day a gap skips it, the jump): today's when still ahead, otherwise tomorrow's.
  */
 export function nextWallTime(zone: string, t: number, minuteOfDay: number): number {
   const l = localTime(zone, t);
   const exact = l.minuteOfDay === minuteOfDay && l.second === 0 && t % 1000 === 0;
   if (exact) return t;
-  const date = l.minuteOfDay < minuteOfDay ? l : addDays(l, 1);
+  // Today's occurrence may still be ahead even past that wall time, when the clocks went back.
   return (
-    wallTimeToInstant(zone, date, minuteOfDay, t) ??
-    wallTimeToInstant(zone, addDays(date, 1), minuteOfDay, t) ??
+    wallTimeToInstant(zone, l, minuteOfDay, t) ??
+    wallTimeToInstant(zone, addDays(l, 1), minuteOfDay, t) ??
+    wallTimeToInstant(zone, addDays(l, 2), minuteOfDay, t) ??
     t + DAY
   );
 }

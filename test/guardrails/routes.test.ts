@@ -80,7 +80,7 @@ describe('GET/PUT /api/guardrails', () => {
       const openapi = (await (await fetch(`${server.url}/openapi.json`)).json()) as {
         paths: Record<string, unknown>;
       };
-      assert.ok(openapi.paths['/api/guardrails']);
+      assert.ok(openapi.paths['/api/guardrails'], 'documented in OpenAPI');
     } finally {
       await server.close();
     }
