@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../app.ts';
 import { ConfigError } from '../config/config.ts';
+import { applyCommand } from './apply-command.ts';
 import { attributionCommand } from './attribution-command.ts';
 import { importCommand } from './import-command.ts';
 import { simulateCommand } from './simulate-command.ts';
@@ -14,6 +15,7 @@ const program = new Command('concierge')
 
 program.addCommand(startCommand());
 program.addCommand(importCommand());
+program.addCommand(applyCommand());
 program.addCommand(simulateCommand());
 program.addCommand(attributionCommand());
 
