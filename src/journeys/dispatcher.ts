@@ -118,8 +118,6 @@ export class Dispatcher {
       if (this.closed) return;
       const rows = await journeys.claimOutbox(ws, clock.now(), CLAIM);
       if (rows.length === 0) return;
-      const results: OutboxResult[] = [];
-      const events: NormalizedEvent[] = [];
       let next = 0;
       const worker = async () => {
         while (next < rows.length) {
@@ -131,35 +129,98 @@ export class Dispatcher {
               permanent: false,
             }),
           );
-          results.push(this.settle(r, out));
-          const ev = await this.record(r, out);
-          if (ev) events.push(ev);
+          // Settled as soon as it is done (grouped with others done meanwhile), so that a crash
+          // leaves as few messages as possible in doubt.
+          await this.settleSoon(r, out);
           this.deps.observer?.(r, out.status);
         }
       };
       await Promise.all(Array.from({ length: Math.min(this.concurrency, rows.length) }, worker));
-      await journeys.settleOutbox(ws, results, clock.now());
-      // What became of each journey message, counted on its node (delivered, skipped by reason).
-      const stats = rows.flatMap((r, i) => outcomeStat(r, results.find((x) => x.id === r.id) ?? results[i]!));
-      if (stats.length > 0)
-        await journeys.commit(ws, { runs: [], entries: [], outbox: [], cancelRuns: [], stats });
-      if (events.length > 0) await this.deps.ingest.submit(events);
       if (rows.length < CLAIM) return;
     }
   }
 
-  private async perform(r: OutboxRow): Promise<DeliveryOutcome> {
-    if (r.kind === 'update') {
-      const traits = (r.payload.traits ?? {}) as JsonObject;
-      const ev = await this.event(r, { type: 'identify', traits, messageId: `journey:${r.id}` });
-      if (ev === null) return { status: 'skipped', reason: 'profile_gone' };
-      await this.deps.ingest.submit([ev]);
-      return { status: 'sent', detail: 'traits updated' };
+  private settling: { row: OutboxRow; out: DeliveryOutcome; done: () => void; fail: (e: unknown) => void }[] =
+    [];
+  private flushing = false;
+
+  private settleSoon(row: OutboxRow, out: DeliveryOutcome): Promise<void> {
+    return new Promise((done, fail) => {
+      this.settling.push({ row, out, done, fail });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  /** Commits the outcomes gathered so far in one transaction, then the events recording them. */
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    const { journeys, workspace: ws, clock } = this.deps;
+    try {
+      while (this.settling.length > 0) {
+        const items = this.settling.splice(0);
+        try {
+          const results = items.map((x) => this.settle(x.row, x.out));
+          // What became of each journey message, counted on its node (delivered, skipped by reason).
+          const stats = items.flatMap((x, i) => outcomeStat(x.row, results[i]!));
+          await journeys.settleOutbox(ws, results, clock.now(), stats);
+          const events: NormalizedEvent[] = [];
+          for (const x of items) {
+            const ev = await this.record(x.row, x.out);
+            if (ev) events.push(ev);
+          }
+          if (events.length > 0) await this.deps.ingest.submit(events);
+          for (const x of items) x.done();
+        } catch (err) {
+          for (const x of items) x.fail(err);
+        }
+      }
+    } finally {
+      this.flushing = false;
     }
+  }
+
+  private async perform(r: OutboxRow): Promise<DeliveryOutcome> {
+    if (r.kind === 'update') return this.profileLock(r.profileId, () => this.update(r));
     if (this.deliverer === null) {
       return { status: 'deferred', until: this.deps.clock.now() + 60_000, reason: 'no_deliverer' };
     }
     return this.deliverer.deliver(r.payload as unknown as OutboundMessage, r.attempts);
+  }
+
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  /** Runs `fn` after everything queued before it for the same profile. */
+  private profileLock<T>(profileId: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(profileId) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    this.locks.set(profileId, next);
+    void next.then(
+      () => this.locks.get(profileId) === next && this.locks.delete(profileId),
+      () => this.locks.get(profileId) === next && this.locks.delete(profileId),
+    );
+    return next;
+  }
+
+  /**
+   * A trait update, as an identify whose message id is the outbox id: performed twice (a crash
+   * between the commit and the settlement), it is stored once. Increments add to the trait as it
+   * is now, after the profile's earlier updates (one update per profile at a time).
+   */
+  private async update(r: OutboxRow): Promise<DeliveryOutcome> {
+    const traits = { ...((r.payload.traits ?? {}) as JsonObject) };
+    const increment = (r.payload.increment ?? {}) as Record<string, number>;
+    if (Object.keys(increment).length > 0) {
+      const p = await this.deps.store.getProfile(this.deps.workspace, asProfileId(r.profileId));
+      if (p === null) return { status: 'skipped', reason: 'profile_gone' };
+      for (const [k, n] of Object.entries(increment)) {
+        const cur = Number(p.traits[k]);
+        traits[k] = (Number.isFinite(cur) ? cur : 0) + n;
+      }
+    }
+    const ev = await this.event(r, { type: 'identify', traits, messageId: `journey:${r.id}` });
+    if (ev === null) return { status: 'skipped', reason: 'profile_gone' };
+    const outcome = await this.deps.ingest.submit([ev]);
+    return { status: 'sent', detail: outcome.duplicates > 0 ? 'traits already updated' : 'traits updated' };
   }
 
   private settle(r: OutboxRow, out: DeliveryOutcome): OutboxResult {
@@ -242,7 +303,10 @@ export class Dispatcher {
 }
 
 /** The journey counter an outbox outcome adds to: `delivered`, `skipped:{reason}` or `failed`. */
-function outcomeStat(r: OutboxRow, result: OutboxResult): { journey: string; node: string; metric: string; n: number }[] {
+function outcomeStat(
+  r: OutboxRow,
+  result: OutboxResult,
+): { journey: string; node: string; metric: string; n: number }[] {
   if (r.kind !== 'send' || r.journey === null) return [];
   const node = (r.payload as unknown as OutboundMessage).journey?.node;
   if (node === undefined) return [];

@@ -114,7 +114,15 @@ class BatchBuilder {
         };
         this.outbox.push(row(e.id, s, 'send', message as unknown as JsonObject, now));
       } else {
-        this.outbox.push(row(e.id, s, 'update', { traits: e.traits, node: e.node }, now));
+        this.outbox.push(
+          row(
+            e.id,
+            s,
+            'update',
+            { traits: e.traits, increment: e.increment as JsonObject, node: e.node },
+            now,
+          ),
+        );
       }
     }
   }

@@ -72,7 +72,17 @@ export type Effect =
       readonly category: MessageCategory;
       readonly topic: string | null;
     }
-  | { readonly kind: 'update'; readonly id: string; readonly node: string; readonly traits: JsonObject }
+  /**
+   * Traits to set, and numbers to add to traits: the sum is taken when the update is performed
+   * (after earlier updates of the profile), not when the step decides it.
+   */
+  | {
+      readonly kind: 'update';
+      readonly id: string;
+      readonly node: string;
+      readonly traits: JsonObject;
+      readonly increment: Readonly<Record<string, number>>;
+    }
   /** Messages of this run not sent yet are not to be sent (the run converted or exited). */
   | { readonly kind: 'cancel_pending' };
 
@@ -96,7 +106,7 @@ const MAX_NODES_PER_STEP = 1000;
 export function needsProfile(j: Journey): boolean {
   if (j.exits.some((x) => x.kind === 'segment')) return true;
   for (const n of j.nodes.values()) {
-    if (n.type === 'branch' || n.type === 'update') return true;
+    if (n.type === 'branch') return true;
     if (n.type === 'wait' && n.until.kind !== 'duration') return true;
   }
   return j.trigger.kind === 'date';
@@ -346,12 +356,13 @@ class Stepper {
         this.stat(node.id, 'queued');
         return node.next;
       case 'update': {
-        const traits: JsonObject = { ...node.set };
-        for (const [k, n] of Object.entries(node.increment)) {
-          const cur = Number(this.profile.traits[k]);
-          traits[k] = (Number.isFinite(cur) ? cur : 0) + n;
-        }
-        this.effects.push({ kind: 'update', id: effectId, node: node.id, traits });
+        this.effects.push({
+          kind: 'update',
+          id: effectId,
+          node: node.id,
+          traits: { ...node.set },
+          increment: { ...node.increment },
+        });
         return node.next;
       }
       case 'exit':

@@ -97,7 +97,7 @@ describe('step function', () => {
     );
   });
 
-  test('branches read traits, computed traits and segments; updates increment from the current value', () => {
+  test('branches read traits, computed traits and segments; updates carry increments to apply when performed', () => {
     const j = journey({
       start: 'b',
       nodes: {
@@ -119,7 +119,7 @@ describe('step function', () => {
     assert.deepEqual(template(start(j, profile({}, [], { orders: 4 }))), ['loyal']);
     const u = start(j, profile({ nudges: 2 }));
     assert.deepEqual(u.effects, [
-      { kind: 'update', id: 'run-1:2', node: 'count', traits: { nudged: true, nudges: 3 } },
+      { kind: 'update', id: 'run-1:2', node: 'count', traits: { nudged: true }, increment: { nudges: 1 } },
     ]);
   });
 

@@ -125,7 +125,13 @@ export interface JourneyStore {
 
   /** Pending outbox rows due at `now`, marked `sending` (attempts + 1), oldest first. */
   claimOutbox(ws: string, now: number, limit: number): Promise<OutboxRow[]>;
-  settleOutbox(ws: string, results: readonly OutboxResult[], now: number): Promise<void>;
+  /** Records outcomes, and the journey counters they add to, in one transaction. */
+  settleOutbox(
+    ws: string,
+    results: readonly OutboxResult[],
+    now: number,
+    stats?: JourneyBatch['stats'],
+  ): Promise<void>;
   /** Rows left `sending` by a process that died: back to pending. */
   recoverOutbox(ws: string): Promise<number>;
   nextOutboxDue(ws: string): Promise<number | null>;

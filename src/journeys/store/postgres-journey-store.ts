@@ -340,21 +340,7 @@ export class PostgresJourneyStore implements JourneyStore {
           ],
         );
       }
-      const stats = sumStats(b.stats);
-      if (stats.length > 0) {
-        await c.query(
-          `INSERT INTO journey_stats (journey, node, metric, n, ws)
-           SELECT *, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
-           ON CONFLICT (ws, journey, node, metric) DO UPDATE SET n = journey_stats.n + excluded.n`,
-          [
-            stats.map((s) => s.journey),
-            stats.map((s) => s.node),
-            stats.map((s) => s.metric),
-            stats.map((s) => s.n),
-            ws,
-          ],
-        );
-      }
+      await this.addStats(c, ws, b.stats);
       if (b.cursor !== undefined)
         await c.query(
           'INSERT INTO journey_cursor (ws, seq) VALUES ($1, $2) ON CONFLICT (ws) DO UPDATE SET seq = excluded.seq',
@@ -407,25 +393,51 @@ export class PostgresJourneyStore implements JourneyStore {
   async claimOutbox(ws: string, now: number, limit: number): Promise<OutboxRow[]> {
     const rows = await this.q<OutboxDbRow>(
       `UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = $2 WHERE id IN (
-         SELECT id FROM outbox WHERE ws = $1 AND status = 'pending' AND due_at <= $2 ORDER BY due_at LIMIT $3
+         SELECT id FROM outbox WHERE ws = $1 AND status = 'pending' AND due_at <= $2 ORDER BY due_at, created_at LIMIT $3
          FOR UPDATE SKIP LOCKED) RETURNING *`,
       [ws, now, limit],
     );
     return rows.map(toOutbox).sort((a, b) => a.dueAt - b.dueAt || a.createdAt - b.createdAt);
   }
 
-  async settleOutbox(ws: string, results: readonly OutboxResult[], now: number): Promise<void> {
-    if (results.length === 0) return;
-    await this.q(
-      `UPDATE outbox o SET status = r.status, detail = r.detail, due_at = COALESCE(r.due_at, o.due_at), updated_at = $1
-       FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS r(id, status, detail, due_at)
-       WHERE o.ws = $6 AND o.id = r.id`,
+  async settleOutbox(
+    ws: string,
+    results: readonly OutboxResult[],
+    now: number,
+    stats: JourneyBatch['stats'] = [],
+  ): Promise<void> {
+    if (results.length === 0 && stats.length === 0) return;
+    await this.tx(async (c) => {
+      if (results.length > 0)
+        await c.query(
+          `UPDATE outbox o SET status = r.status, detail = r.detail, due_at = COALESCE(r.due_at, o.due_at), updated_at = $1
+           FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS r(id, status, detail, due_at)
+           WHERE o.ws = $6 AND o.id = r.id`,
+          [
+            now,
+            results.map((r) => r.id),
+            results.map((r) => r.status),
+            results.map((r) => r.detail),
+            results.map((r) => r.dueAt ?? null),
+            ws,
+          ],
+        );
+      await this.addStats(c, ws, stats);
+    });
+  }
+
+  private async addStats(c: pg.PoolClient, ws: string, all: JourneyBatch['stats']): Promise<void> {
+    const stats = sumStats(all);
+    if (stats.length === 0) return;
+    await c.query(
+      `INSERT INTO journey_stats (journey, node, metric, n, ws)
+       SELECT *, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+       ON CONFLICT (ws, journey, node, metric) DO UPDATE SET n = journey_stats.n + excluded.n`,
       [
-        now,
-        results.map((r) => r.id),
-        results.map((r) => r.status),
-        results.map((r) => r.detail),
-        results.map((r) => r.dueAt ?? null),
+        stats.map((s) => s.journey),
+        stats.map((s) => s.node),
+        stats.map((s) => s.metric),
+        stats.map((s) => s.n),
         ws,
       ],
     );

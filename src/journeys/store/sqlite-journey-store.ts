@@ -304,11 +304,7 @@ export class SqliteJourneyStore implements JourneyStore {
           o.createdAt,
         );
       }
-      const stat = this.st(
-        `INSERT INTO journey_stats (ws, journey, node, metric, n) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (ws, journey, node, metric) DO UPDATE SET n = n + excluded.n`,
-      );
-      for (const s of sumStats(b.stats)) stat.run(ws, s.journey, s.node, s.metric, s.n);
+      this.addStats(ws, b.stats);
       if (b.cursor !== undefined)
         this.st(
           'INSERT INTO journey_cursor (ws, seq) VALUES (?, ?) ON CONFLICT (ws) DO UPDATE SET seq = excluded.seq',
@@ -352,7 +348,7 @@ export class SqliteJourneyStore implements JourneyStore {
   async claimOutbox(ws: string, now: number, limit: number): Promise<OutboxRow[]> {
     return this.db.transaction(() => {
       const rows = this.st(
-        `SELECT * FROM outbox WHERE ws = ? AND status = 'pending' AND due_at <= ? ORDER BY due_at LIMIT ?`,
+        `SELECT * FROM outbox WHERE ws = ? AND status = 'pending' AND due_at <= ? ORDER BY due_at, rowid LIMIT ?`,
       ).all(ws, now, limit) as OutboxDbRow[];
       const mark = this.st(
         "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ? WHERE id = ?",
@@ -366,13 +362,27 @@ export class SqliteJourneyStore implements JourneyStore {
     })();
   }
 
-  async settleOutbox(ws: string, results: readonly OutboxResult[], now: number): Promise<void> {
+  async settleOutbox(
+    ws: string,
+    results: readonly OutboxResult[],
+    now: number,
+    stats: JourneyBatch['stats'] = [],
+  ): Promise<void> {
     this.db.transaction(() => {
       const st = this.st(
         'UPDATE outbox SET status = ?, detail = ?, due_at = COALESCE(?, due_at), updated_at = ? WHERE ws = ? AND id = ?',
       );
       for (const r of results) st.run(r.status, r.detail, r.dueAt ?? null, now, ws, r.id);
+      this.addStats(ws, stats);
     })();
+  }
+
+  private addStats(ws: string, stats: JourneyBatch['stats']): void {
+    const stat = this.st(
+      `INSERT INTO journey_stats (ws, journey, node, metric, n) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (ws, journey, node, metric) DO UPDATE SET n = n + excluded.n`,
+    );
+    for (const s of sumStats(stats)) stat.run(ws, s.journey, s.node, s.metric, s.n);
   }
 
   async recoverOutbox(ws: string): Promise<number> {
