@@ -55,6 +55,21 @@ describe('analytics over HTTP', () => {
     await server?.close();
   });
 
+  it('documents every route in the OpenAPI document', async () => {
+    const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    for (const [path, method] of [
+      ['/api/analytics/funnel', 'post'],
+      ['/api/analytics/paths', 'post'],
+      ['/api/experiments/sample-size', 'get'],
+      ['/api/experiments/sample-size', 'post'],
+      ['/api/settings/holdout', 'get'],
+      ['/api/settings/holdout', 'put'],
+    ] as const)
+      assert.ok(doc.paths[path]?.[method], `${method} ${path}`);
+  });
+
   describe('POST /api/analytics/funnel', () => {
     it('counts each step with conversion, median time and a breakdown', async () => {
       const r = await post<Funnel>('/api/analytics/funnel', {
