@@ -10,6 +10,8 @@ import { extname, join, relative } from 'node:path';
 import { Command } from 'commander';
 import { parseAllDocuments } from 'yaml';
 import { checkComputedTrait, checkSegment, KEY_HINT, KEY_PATTERN } from '../segments/definition.ts';
+import { LiquidSandbox } from '../templates/liquid-sandbox.ts';
+import { InvalidTemplate, parseTemplate } from '../templates/template-definition.ts';
 
 export const APPLY_KINDS = ['computed_trait', 'segment', 'template', 'journey'] as const;
 export type ApplyKind = (typeof APPLY_KINDS)[number];
@@ -307,8 +309,14 @@ export async function apply(root: string, client: AdminClient, dryRun: boolean):
     if (!c.ok)
       for (const e of c.errors) err(d, e.path === '' ? 'definition' : `definition.${e.path}`, e.message);
   }
+  const liquid = new LiquidSandbox();
   for (const d of of('template')) {
-    if (Object.keys(d.body).length === 0) err(d, '', 'a template needs its body (channel, locales, …)');
+    try {
+      parseTemplate(d.body, liquid);
+    } catch (e) {
+      if (!(e instanceof InvalidTemplate)) throw e;
+      for (const x of e.errors) err(d, x.path, x.message);
+    }
   }
   if (errors.length > 0) return { errors, outcomes: [], applied: false };
 

@@ -11,12 +11,10 @@ import { ADMIN_TOKEN, admin, type InProcessServer, startApp, tempDir } from '../
 import { runCli } from './cli.ts';
 
 let server: InProcessServer;
-let templatesSupported = false;
 const dirs: string[] = [];
 
 before(async () => {
   server = await startApp();
-  templatesSupported = (await admin(server.url, 'GET', '/api/templates')).status === 200;
 });
 after(async () => {
   await server.close();
@@ -56,9 +54,6 @@ type Keys = ReturnType<typeof keys>;
 
 /** A valid project: the segment `vip` refers to `big`, which sorts after it, so order matters. */
 function validFiles(k: Keys): Record<string, string> {
-  const send = templatesSupported
-    ? `  mail: { type: send, channel: email, template: ${k.template}, next: null }\n`
-    : `  mail: { type: update, set: { welcomed: true }, next: null }\n`;
   return {
     'traits/ltv.json': JSON.stringify({
       kind: 'computed_trait',
@@ -84,20 +79,16 @@ function validFiles(k: Keys): Record<string, string> {
       `---`,
       ``,
     ].join('\n'),
-    ...(templatesSupported
-      ? {
-          'templates/welcome.yml': [
-            `kind: template`,
-            `key: ${k.template}`,
-            `channel: email`,
-            `locales:`,
-            `  en:`,
-            `    subject: "Welcome, {{ profile.traits.first_name | default: 'friend' }}"`,
-            `    text: Glad to have you.`,
-            ``,
-          ].join('\n'),
-        }
-      : {}),
+    'templates/welcome.yml': [
+      `kind: template`,
+      `key: ${k.template}`,
+      `channel: email`,
+      `locales:`,
+      `  en:`,
+      `    subject: "Welcome, {{ profile.traits.first_name | default: 'friend' }}"`,
+      `    text: Glad to have you.`,
+      ``,
+    ].join('\n'),
     'journeys/nested/welcome.yaml': [
       `kind: journey`,
       `key: ${k.journey}`,
@@ -109,7 +100,8 @@ function validFiles(k: Keys): Record<string, string> {
       `  - segment: ${k.vip}`,
       `nodes:`,
       `  pause: { type: wait, duration: 1d, next: mail }`,
-      send,
+      `  mail: { type: send, channel: email, template: ${k.template}, next: null }`,
+      ``,
     ].join('\n'),
     'README.md': 'not a definition file, ignored',
   };
@@ -132,7 +124,7 @@ describe('concierge apply', () => {
     assert.match(r.stdout, /computed traits: 1 created, 0 updated, 0 unchanged/);
     assert.match(r.stdout, /segments: 2 created, 0 updated, 0 unchanged/);
     assert.match(r.stdout, /journeys: 1 created, 0 updated, 0 unchanged/);
-    if (templatesSupported) assert.match(r.stdout, /templates: 1 created/);
+    assert.match(r.stdout, /templates: 1 created, 0 updated, 0 unchanged/);
 
     assert.equal((await admin(server.url, 'GET', `/api/computed-traits/${k.ltv}`)).status, 200);
     const vip = await admin<{ definition: unknown }>(server.url, 'GET', `/api/segments/${k.vip}`);
@@ -143,15 +135,14 @@ describe('concierge apply', () => {
     const j = await journey(k.journey);
     assert.equal(j.status, 200, JSON.stringify(j.body));
     assert.deepEqual([j.body.status, j.body.publishedVersion, j.body.latestVersion], ['active', 1, 1]);
-    if (templatesSupported)
-      assert.equal((await admin(server.url, 'GET', `/api/templates/${k.template}`)).status, 200);
+    assert.equal((await admin(server.url, 'GET', `/api/templates/${k.template}`)).status, 200);
 
     const again = await apply(dir);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /computed traits: 0 created, 0 updated, 1 unchanged/);
     assert.match(again.stdout, /segments: 0 created, 0 updated, 2 unchanged/);
     assert.match(again.stdout, /journeys: 0 created, 0 updated, 1 unchanged/);
-    if (templatesSupported) assert.match(again.stdout, /templates: 0 created, 0 updated, 1 unchanged/);
+    assert.match(again.stdout, /templates: 0 created, 0 updated, 1 unchanged/);
     assert.equal((await journey(k.journey)).body.latestVersion, 1, 'no new version for the same definition');
   });
 
@@ -218,6 +209,14 @@ describe('concierge apply', () => {
         ``,
       ].join('\n'),
       'segments/syntax.yml': 'kind: segment\nkey: [unclosed\n',
+      'templates/bad.yaml': [
+        `kind: template`,
+        `key: bad-${k.template}`,
+        `channel: email`,
+        `locales:`,
+        `  en: { subject: "Hello {{ profile.traits.first_name", text: hi }`,
+        ``,
+      ].join('\n'),
       'other.json': JSON.stringify([{ kind: 'workflow', key: 'x' }]),
     });
     const r = await apply(dir);
@@ -247,6 +246,7 @@ describe('concierge apply', () => {
     // Once the files read well, the server's checks name what is still wrong.
     rmSync(join(dir, 'segments/syntax.yml'));
     rmSync(join(dir, 'other.json'));
+    rmSync(join(dir, 'templates/bad.yaml'));
     writeFileSync(
       join(dir, 'segments/bad.yaml'),
       `kind: segment\nkey: bad-${k.vip}\ndefinition:\n  any:\n    - trait: plan\n      op: eq\n      value: pro\n    - segment: missing-${k.vip}\n`,
@@ -290,20 +290,6 @@ describe('concierge apply', () => {
       /definition: is on a cycle of segment references \(loop-a → loop-b → loop-a\)/,
     );
     assert.equal((await admin(server.url, 'GET', '/api/segments/loop-a')).status, 404);
-  });
-
-  it('reports templates as not supported when the server has no templates API', async (t) => {
-    if (templatesSupported) {
-      t.skip('this server has templates');
-      return;
-    }
-    const dir = project({ 't.yaml': 'kind: template\nkey: hello\nchannel: email\n' });
-    const r = await apply(dir);
-    assert.equal(r.code, 1);
-    assert.ok(
-      r.errLines.some((l) => l.startsWith('t.yaml:1 kind: templates are not supported')),
-      r.stderr,
-    );
   });
 
   it('says clearly when the server or the token is wrong', async () => {
