@@ -553,6 +553,40 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(await store.counts(ws), { live: 0, outboxPending: 1 });
     });
 
+    test('settles outcomes together with the counters they add to', async () => {
+      const ws = newWorkspace();
+      const a = outbox({ profileId: 'p1', kind: 'send' });
+      const b = outbox({ profileId: 'p2', kind: 'send' });
+      await store.commit(ws, batch({ outbox: [a, b] }));
+      await store.claimOutbox(ws, T0, 10);
+      await store.settleOutbox(
+        ws,
+        [
+          { id: a.id, status: 'sent', detail: null },
+          { id: b.id, status: 'skipped', detail: 'frequency_cap' },
+        ],
+        T0 + 10,
+        [
+          { journey: 'j', node: 'ask', metric: 'delivered', n: 1 },
+          { journey: 'j', node: 'ask', metric: 'skipped:frequency_cap', n: 1 },
+          { journey: 'j', node: 'ask', metric: 'delivered', n: 1 },
+        ],
+      );
+      assert.deepEqual(
+        sortStats(await store.stats(ws, 'j')),
+        sortStats([
+          { node: 'ask', metric: 'delivered', n: 2 },
+          { node: 'ask', metric: 'skipped:frequency_cap', n: 1 },
+        ]),
+      );
+      assert.deepEqual(
+        [...(await store.outboxOfProfile(ws, 'p1', 10)), ...(await store.outboxOfProfile(ws, 'p2', 10))].map(
+          (o) => o.status,
+        ),
+        ['sent', 'skipped'],
+      );
+    });
+
     test('puts rows a dead process left sending back to pending', async () => {
       const ws = newWorkspace();
       const a = outbox({ profileId: 'p1' });
