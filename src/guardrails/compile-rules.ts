@@ -63,6 +63,8 @@ export interface CompiledRateLimit extends CompiledRule, BucketLimit {
 /** The rules that can apply to messages of one channel and category. */
 export interface RuleSet {
   readonly suppression: readonly CompiledSuppression[];
+  /** Every segment the suppression rules of this set name. */
+  readonly suppressionSegments: ReadonlySet<string>;
   readonly dedupe: readonly CompiledDedupe[];
   readonly caps: readonly CompiledCap[];
   /** The longest cap window of this set: deliveries older than that count for no cap here. */
@@ -154,8 +156,10 @@ export function compileRules(rules: GuardrailRules): CompiledGuardrails {
       const pick = <T extends CompiledRule>(list: readonly T[]) =>
         list.filter((r) => covers(r, channel, category));
       const setCaps = pick(caps);
+      const setSuppression = pick(suppression);
       sets.set(`${channel}/${category}`, {
-        suppression: pick(suppression),
+        suppression: setSuppression,
+        suppressionSegments: new Set(setSuppression.flatMap((r) => r.segments)),
         dedupe: pick(dedupe),
         caps: setCaps,
         capHorizonMs: Math.max(0, ...setCaps.map((c) => c.windowMs)),

@@ -34,10 +34,13 @@ export function decide(
   if (consent !== null) return consent;
 
   const journey = message.journey?.key ?? null;
-  for (const r of rules.suppression) {
-    if (!inScope(r, message.topic, journey)) continue;
-    for (const segment of r.segments) {
-      if (isMember(facts.segments, segment)) {
+  if (rules.suppression.length > 0) {
+    const hit = suppressingSegments(rules, facts.segments);
+    if (hit !== null) {
+      for (const r of rules.suppression) {
+        if (!inScope(r, message.topic, journey)) continue;
+        const segment = r.segments.find((s) => hit.has(s));
+        if (segment === undefined) continue;
         const where = r.journeys === null ? 'every journey' : `journey '${journey}'`;
         return skip(
           'suppressed',
@@ -54,22 +57,18 @@ export function decide(
   let start = now;
   let capRule: CompiledCap | null = null;
   let capText = '';
-  if (rules.caps.length > 0) {
-    const horizon = now - rules.capHorizonMs;
-    const recent = facts.deliveries.filter((d) => d.at > horizon);
-    for (const cap of rules.caps) {
-      if (!inScope(cap, message.topic, journey)) continue;
-      const counted = countedBy(cap, recent, message.channel, journey, now);
-      if (counted.length < cap.max) continue;
-      const text = `${describeCap(cap, message, journey)} already sent at ${listTimes(counted)}`;
-      if (cap.onExceed === 'skip') return skip('frequency_cap', cap.id, text);
-      counted.sort((a, b) => a.at - b.at);
-      const room = counted[counted.length - cap.max]!.at + cap.windowMs;
-      if (room > start) {
-        start = room;
-        capRule = cap;
-        capText = text;
-      }
+  for (const cap of rules.caps) {
+    if (!inScope(cap, message.topic, journey)) continue;
+    if (countCapped(cap, facts.deliveries, message.channel, journey, now) < cap.max) continue;
+    const counted = cappedBy(cap, facts.deliveries, message.channel, journey, now);
+    const text = `${describeCap(cap, message, journey)} already sent at ${listTimes(counted)}`;
+    if (cap.onExceed === 'skip') return skip('frequency_cap', cap.id, text);
+    counted.sort((a, b) => a.at - b.at);
+    const room = counted[counted.length - cap.max]!.at + cap.windowMs;
+    if (room > start) {
+      start = room;
+      capRule = cap;
+      capText = text;
     }
   }
 
@@ -160,19 +159,24 @@ function checkDuplicates(
   journey: string | null,
   now: number,
 ): Decision | null {
-  const deliveries = facts.deliveries;
-  for (const d of deliveries) {
+  let sameTemplate: DeliveryRecord[] | null = null;
+  for (const d of facts.deliveries) {
     if (d.messageId === message.id) {
       return skip('already_sent', 'dedupe', `message ${message.id} was already sent at ${isoTime(d.at)}`);
     }
+    if (d.template === message.template) {
+      sameTemplate ??= [];
+      sameTemplate.push(d);
+    }
   }
+  if (sameTemplate === null) return null;
   const hash = facts.contentHash ?? null;
   for (const r of rules.dedupe) {
     if (!inScope(r, message.topic, journey)) continue;
     if (r.match === 'content' && hash === null) continue;
     const since = now - r.windowMs;
-    for (const d of deliveries) {
-      if (d.at <= since || d.template !== message.template) continue;
+    for (const d of sameTemplate) {
+      if (d.at <= since) continue;
       if (r.match === 'content' && d.contentHash !== hash) continue;
       if (r.channels !== null && !r.channels.has(d.channel)) continue;
       const what =
@@ -189,29 +193,44 @@ function checkDuplicates(
   return null;
 }
 
-function countedBy(
+function counts(cap: CompiledCap, d: DeliveryRecord, channel: Channel, journey: string | null): boolean {
+  if (!cap.categories.has(d.category)) return false;
+  if (cap.perChannel ? d.channel !== channel : cap.channels !== null && !cap.channels.has(d.channel))
+    return false;
+  if (
+    cap.perJourney
+      ? d.journey !== journey
+      : cap.journeys !== null && (d.journey === null || !cap.journeys.has(d.journey))
+  )
+    return false;
+  return cap.topics === null || (d.topic !== null && cap.topics.has(d.topic));
+}
+
+/** How many deliveries count toward the cap now (stops early once the cap is reached). */
+function countCapped(
   cap: CompiledCap,
-  recent: readonly DeliveryRecord[],
+  deliveries: readonly DeliveryRecord[],
+  channel: Channel,
+  journey: string | null,
+  now: number,
+): number {
+  const since = now - cap.windowMs;
+  let n = 0;
+  for (const d of deliveries) {
+    if (d.at > since && counts(cap, d, channel, journey) && ++n >= cap.max) return n;
+  }
+  return n;
+}
+
+function cappedBy(
+  cap: CompiledCap,
+  deliveries: readonly DeliveryRecord[],
   channel: Channel,
   journey: string | null,
   now: number,
 ): DeliveryRecord[] {
   const since = now - cap.windowMs;
-  const out: DeliveryRecord[] = [];
-  for (const d of recent) {
-    if (d.at <= since || !cap.categories.has(d.category)) continue;
-    if (cap.perChannel ? d.channel !== channel : cap.channels !== null && !cap.channels.has(d.channel))
-      continue;
-    if (
-      cap.perJourney
-        ? d.journey !== journey
-        : cap.journeys !== null && (d.journey === null || !cap.journeys.has(d.journey))
-    )
-      continue;
-    if (cap.topics !== null && (d.topic === null || !cap.topics.has(d.topic))) continue;
-    out.push(d);
-  }
-  return out;
+  return deliveries.filter((d) => d.at > since && counts(cap, d, channel, journey));
 }
 
 function describeCap(cap: CompiledCap, message: OutboundMessage, journey: string | null): string {
@@ -243,8 +262,18 @@ function inScope(r: CompiledRule, topic: string | undefined, journey: string | n
   return true;
 }
 
-function isMember(segments: readonly string[] | ReadonlySet<string>, key: string): boolean {
-  return Array.isArray(segments) ? segments.includes(key) : (segments as ReadonlySet<string>).has(key);
+/** The profile's segments that some suppression rule of the set names, or null when none. */
+function suppressingSegments(
+  rules: RuleSet,
+  segments: readonly string[] | ReadonlySet<string>,
+): Set<string> | null {
+  let hit: Set<string> | null = null;
+  for (const s of segments) {
+    if (!rules.suppressionSegments.has(s)) continue;
+    hit ??= new Set();
+    hit.add(s);
+  }
+  return hit;
 }
 
 const trait = (facts: GuardrailFacts, name: string): unknown => facts.traits[name] ?? facts.computed?.[name];
