@@ -20,6 +20,12 @@ import { DeliveryHistory, MESSAGE_SENT, messageSentProperties } from '../guardra
 import type { DeliveryRecord, TokenBucket } from '../guardrails/facts.ts';
 import type { GuardrailService } from '../guardrails/guardrail-service.ts';
 import type { Deliverer, DeliveryOutcome } from '../journeys/dispatcher.ts';
+import {
+  HOLDOUT_SETTING_KEY,
+  holdoutSalt,
+  inGlobalHoldout,
+  parseHoldoutSetting,
+} from '../measure/holdout.ts';
 import type { Store } from '../store/port.ts';
 import { scanLog } from '../store/scan.ts';
 
@@ -78,11 +84,27 @@ export class DeliveryPipeline implements Deliverer {
     return next;
   }
 
+  /** Read for every promotional message, so a change of the setting applies to the next one. */
+  private async inHoldout(profileId: string): Promise<boolean> {
+    const setting = parseHoldoutSetting(
+      await this.deps.store.getSetting(this.deps.workspace, HOLDOUT_SETTING_KEY),
+    );
+    return inGlobalHoldout(holdoutSalt(setting, this.deps.workspace), profileId, setting.percent);
+  }
+
   private async decideAndSend(m: OutboundMessage): Promise<DeliveryOutcome> {
     const { store, workspace, clock, channels, guardrails } = this.deps;
     const found = await store.getProfile(workspace, asProfileId(m.profileId));
     if (found === null)
       return { status: 'skipped', reason: 'profile_gone', detail: 'the profile no longer exists' };
+    if (m.category === 'promotional' && (await this.inHoldout(m.profileId))) {
+      return {
+        status: 'skipped',
+        reason: 'global_holdout',
+        detail:
+          'global_holdout: the profile is in the workspace holdout, which receives no promotional messages',
+      };
+    }
     const profile = await this.deps.decorate(found);
     const rendered = await channels.render(m, profile);
     if (rendered.kind === 'skipped') {

@@ -262,4 +262,29 @@ describe('electric car: guardrails across channels', () => {
     );
     assert.ok(!smtp.mails.some((m) => m.to.includes('p@example.com')));
   });
+
+  test('the global holdout receives no promotional message, but still its transactional ones', async () => {
+    await ok(admin(server.url, 'PUT', '/api/settings/holdout', { percent: 100 }));
+    clock.advance(2 * DAY);
+    const before = delivered();
+    await track('Car Page Viewed', { model: 'Kona' });
+    await track('Test Drive Booked', { day: 'Monday' });
+    const id = (await findProfile(server.url, 'userId', 'ev-fan'))!.id;
+    const held = await eventually(
+      'promotional messages skipped for the holdout',
+      async () =>
+        (await timeline(server.url, id)).filter(
+          (e) =>
+            e.event === 'Message Skipped' && (e.properties as { reason: string }).reason === 'global_holdout',
+        ).length,
+      (k) => k === 3,
+    );
+    assert.equal(held, 3);
+    await eventually(
+      'only the confirmation arrives',
+      async () => delivered(),
+      (k) => k === before + 1,
+    );
+    await ok(admin(server.url, 'PUT', '/api/settings/holdout', { percent: 0 }));
+  });
 });
