@@ -109,6 +109,13 @@ function base(r: RuleBase): CompiledRule {
   };
 }
 
+/** True when a rule's topic and journey scope admit a message (channel and category are pre-sorted). */
+export function inScope(r: CompiledRule, topic: string | undefined, journey: string | null): boolean {
+  if (r.topics !== null && (topic === undefined || !r.topics.has(topic))) return false;
+  if (r.journeys !== null && (journey === null || !r.journeys.has(journey))) return false;
+  return true;
+}
+
 const covers = (r: CompiledRule, channel: Channel, category: MessageCategory): boolean =>
   (r.channels === null || r.channels.has(channel)) && r.categories.has(category);
 

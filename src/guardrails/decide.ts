@@ -1,5 +1,5 @@
 import type { Channel, OutboundMessage } from '../channels/outbound.ts';
-import type { CompiledCap, CompiledGuardrails, CompiledRule, RuleSet } from './compile-rules.ts';
+import { type CompiledCap, type CompiledGuardrails, inScope, type RuleSet } from './compile-rules.ts';
 import { checkConsent } from './consent.ts';
 import { type Decision, defer, isoTime, SEND, skip } from './decision.ts';
 import type { DeliveryRecord, GuardrailFacts } from './facts.ts';
@@ -254,12 +254,6 @@ function listTimes(deliveries: readonly DeliveryRecord[]): string {
   const sorted = [...deliveries].sort((a, b) => b.at - a.at);
   const shown = sorted.slice(0, 3).map((d) => `${isoTime(d.at)} (${d.channel})`);
   return sorted.length > 3 ? `${shown.join(', ')} and ${sorted.length - 3} more` : shown.join(', ');
-}
-
-function inScope(r: CompiledRule, topic: string | undefined, journey: string | null): boolean {
-  if (r.topics !== null && (topic === undefined || !r.topics.has(topic))) return false;
-  if (r.journeys !== null && (journey === null || !r.journeys.has(journey))) return false;
-  return true;
 }
 
 /** The profile's segments that some suppression rule of the set names, or null when none. */

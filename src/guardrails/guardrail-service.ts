@@ -1,7 +1,7 @@
 import type { OutboundMessage } from '../channels/outbound.ts';
 import type { WorkspaceId } from '../core/ids.ts';
 import type { Store } from '../store/port.ts';
-import { type CompiledGuardrails, compileRules } from './compile-rules.ts';
+import { type CompiledGuardrails, compileRules, inScope } from './compile-rules.ts';
 import { decide } from './decide.ts';
 import type { Decision } from './decision.ts';
 import { DEFAULT_MAX_ENTRIES, type HistoryLimits } from './delivery-history.ts';
@@ -127,9 +127,7 @@ export class GuardrailService {
     const out: Record<string, TokenBucket> = { ...buckets };
     const compiled = this.compiled(message.workspaceId as WorkspaceId);
     for (const r of compiled.ruleSet(message.channel, message.category).rateLimits) {
-      if (r.topics !== null && (message.topic === undefined || !r.topics.has(message.topic))) continue;
-      const journey = message.journey?.key;
-      if (r.journeys !== null && (journey === undefined || !r.journeys.has(journey))) continue;
+      if (!inScope(r, message.topic, message.journey?.key ?? null)) continue;
       out[r.provider] = takeToken(out[r.provider], r, now);
     }
     return out;

@@ -329,7 +329,7 @@ class Checker {
     const trait = v.trait === undefined ? 'best_hour' : this.name(v.trait, 'sendTime.trait', 'a trait name');
     const maxDelay = v.maxDelay === undefined ? '24h' : this.duration(v.maxDelay, 'sendTime.maxDelay');
     if (base === null || trait === null || maxDelay === null) return undefined;
-    return { ...base, id: v.id === undefined ? 'sendTime' : base.id, trait, maxDelay };
+    return { ...base, trait, maxDelay };
   }
 
   rateLimit(o: Obj, path: string): RateLimitRule | null {
