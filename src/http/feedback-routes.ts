@@ -94,6 +94,7 @@ export async function feedbackRoutes(app: FastifyInstance, deps: FeedbackRouteDe
     now: deps.now(),
   });
 
+  // Tokens are longer than a route parameter may be, so the routes take the rest of the path.
   await app.register(async (scope) => {
     // Unsubscribe forms and Twilio post form-encoded bodies.
     scope.addContentTypeParser(
@@ -107,8 +108,8 @@ export async function feedbackRoutes(app: FastifyInstance, deps: FeedbackRouteDe
       return payload;
     });
 
-    scope.get<{ Params: { token: string } }>('/t/o/:token', async (req, reply) => {
-      const claims = await verify(req.params.token, 'open');
+    scope.get<{ Params: { '*': string } }>('/t/o/*', async (req, reply) => {
+      const claims = await verify(req.params['*'], 'open');
       await record(claims, (who, _p, base) => [
         channelEvent(ctx(claims.workspaceId), who, {
           type: 'track',
@@ -119,8 +120,8 @@ export async function feedbackRoutes(app: FastifyInstance, deps: FeedbackRouteDe
       return reply.type('image/gif').send(PIXEL);
     });
 
-    scope.get<{ Params: { token: string } }>('/t/c/:token', async (req, reply) => {
-      const claims = await verify(req.params.token, 'click');
+    scope.get<{ Params: { '*': string } }>('/t/c/*', async (req, reply) => {
+      const claims = await verify(req.params['*'], 'click');
       // Only URLs inside a token we signed redirect, and only to http(s): never an open redirect.
       let target: URL;
       try {
@@ -156,8 +157,8 @@ export async function feedbackRoutes(app: FastifyInstance, deps: FeedbackRouteDe
       ]);
 
     // A GET only asks: mail scanners fetch every link in a message, and must not unsubscribe anyone.
-    scope.get<{ Params: { token: string } }>('/t/u/:token', async (req, reply) => {
-      const claims = await verify(req.params.token, 'unsubscribe');
+    scope.get<{ Params: { '*': string } }>('/t/u/*', async (req, reply) => {
+      const claims = await verify(req.params['*'], 'unsubscribe');
       const what =
         claims.topic !== undefined ? `“${claims.topic}” messages` : `promotional ${claims.channel}`;
       return reply
@@ -171,8 +172,8 @@ export async function feedbackRoutes(app: FastifyInstance, deps: FeedbackRouteDe
     });
 
     // RFC 8058 one-click: the mail client POSTs `List-Unsubscribe=One-Click`; the form does the same.
-    scope.post<{ Params: { token: string } }>('/t/u/:token', async (req, reply) => {
-      const claims = await verify(req.params.token, 'unsubscribe');
+    scope.post<{ Params: { '*': string } }>('/t/u/*', async (req, reply) => {
+      const claims = await verify(req.params['*'], 'unsubscribe');
       await unsubscribe(claims);
       return reply
         .type('text/html; charset=utf-8')
