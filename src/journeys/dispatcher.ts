@@ -15,7 +15,7 @@ import { asProfileId, type SourceId, type WorkspaceId } from '../core/ids.ts';
 import type { IngestService } from '../ingest/ingest-service.ts';
 import { normalizeMessage } from '../ingest/normalize.ts';
 import type { Store } from '../store/port.ts';
-import type { JourneyStore, OutboxResult, OutboxRow } from './store/port.ts';
+import type { JourneyStore, OutboxResult, OutboxRow, OutcomeRecord } from './store/port.ts';
 
 export type DeliveryOutcome =
   | { readonly status: 'sent'; readonly detail?: string | null; readonly properties?: JsonObject }
@@ -72,6 +72,7 @@ export class Dispatcher {
   /** Rows a previous process left `sending` go back to pending, then the outbox is worked. */
   async start(): Promise<void> {
     await this.deps.journeys.recoverOutbox(this.deps.workspace);
+    this.kickRecorder();
     this.kick();
   }
 
@@ -79,6 +80,7 @@ export class Dispatcher {
     this.closed = true;
     this.cancelTimer?.();
     await this.running;
+    await this.recording;
   }
 
   /** New rows were committed: work the outbox soon. */
@@ -163,12 +165,7 @@ export class Dispatcher {
           // What became of each journey message, counted on its node (delivered, skipped by reason).
           const stats = items.flatMap((x, i) => outcomeStat(x.row, results[i]!));
           await journeys.settleOutbox(ws, results, clock.now(), stats);
-          const events: NormalizedEvent[] = [];
-          for (const x of items) {
-            const ev = await this.record(x.row, x.out);
-            if (ev) events.push(ev);
-          }
-          if (events.length > 0) await this.deps.ingest.submit(events);
+          this.kickRecorder();
           for (const x of items) x.done();
         } catch (err) {
           for (const x of items) x.fail(err);
@@ -224,6 +221,12 @@ export class Dispatcher {
   }
 
   private settle(r: OutboxRow, out: DeliveryOutcome): OutboxResult {
+    const result = this.result(r, out);
+    const record = result.status === 'pending' ? null : this.outcomeRecord(r, out);
+    return record === null ? result : { ...result, record };
+  }
+
+  private result(r: OutboxRow, out: DeliveryOutcome): OutboxResult {
     switch (out.status) {
       case 'sent':
         return { id: r.id, status: 'sent', detail: out.detail ?? null };
@@ -247,10 +250,10 @@ export class Dispatcher {
   }
 
   /** The event recording a message's outcome (none for trait updates and retries). */
-  private async record(r: OutboxRow, out: DeliveryOutcome): Promise<NormalizedEvent | null> {
+  private outcomeRecord(r: OutboxRow, out: DeliveryOutcome): OutcomeRecord | null {
     if (r.kind !== 'send') return null;
     const m = r.payload as unknown as OutboundMessage;
-    let name: string;
+    let event: string;
     const properties: JsonObject = {
       message_id: m.id,
       channel: m.channel,
@@ -262,34 +265,78 @@ export class Dispatcher {
         : {}),
     };
     if (out.status === 'sent') {
-      name = 'Message Sent';
+      event = 'Message Sent';
       Object.assign(properties, out.properties ?? {});
     } else if (out.status === 'skipped') {
-      name = 'Message Skipped';
+      event = 'Message Skipped';
       properties.reason = out.reason;
       if (out.detail) properties.detail = out.detail;
     } else if (out.status === 'failed' && (out.permanent || r.attempts >= this.maxAttempts)) {
-      name = 'Message Failed';
+      event = 'Message Failed';
       properties.reason = out.detail;
     } else return null;
-    return this.event(r, {
-      type: 'track',
-      event: name,
-      properties,
-      messageId: `message:${r.id}:${name}`,
-    });
+    return { event, properties };
   }
 
-  private async event(r: OutboxRow, body: JsonObject): Promise<NormalizedEvent | null> {
+  private recording: Promise<void> | null = null;
+  private recordAgain = false;
+
+  /** Stores the outcome events of settled rows (also those a crash left unrecorded). */
+  private kickRecorder(): void {
+    if (this.recording) {
+      this.recordAgain = true;
+      return;
+    }
+    this.recording = this.recordAll()
+      .catch((err: unknown) => this.deps.log?.error({ err }, 'message outcomes could not be recorded'))
+      .finally(() => {
+        this.recording = null;
+        if (this.recordAgain && !this.closed) {
+          this.recordAgain = false;
+          this.kickRecorder();
+        }
+      });
+  }
+
+  private async recordAll(): Promise<void> {
+    const { journeys, workspace: ws } = this.deps;
+    for (;;) {
+      const rows = await journeys.unrecorded(ws, 500);
+      if (rows.length === 0) return;
+      const events: NormalizedEvent[] = [];
+      for (const r of rows) {
+        const ev = await this.eventFor(r.profileId, r.settledAt, {
+          type: 'track',
+          event: r.record.event,
+          properties: r.record.properties,
+          // The same id however often it is recorded: the log stores it once.
+          messageId: `message:${r.id}:${r.record.event}`,
+        });
+        if (ev) events.push(ev);
+      }
+      if (events.length > 0) await this.deps.ingest.submit(events);
+      await journeys.markRecorded(
+        ws,
+        rows.map((r) => r.id),
+      );
+      if (rows.length < 500) return;
+    }
+  }
+
+  private event(r: OutboxRow, body: JsonObject): Promise<NormalizedEvent | null> {
+    return this.eventFor(r.profileId, this.deps.clock.now(), body);
+  }
+
+  private async eventFor(profileId: string, at: number, body: JsonObject): Promise<NormalizedEvent | null> {
     const { store, workspace, clock, systemSource } = this.deps;
-    const p = await store.getProfile(workspace, asProfileId(r.profileId));
+    const p = await store.getProfile(workspace, asProfileId(profileId));
     if (p === null) return null;
     const userId = p.userIds[0] ?? null;
     const anonymousId = p.anonymousIds[0] ?? null;
     if (userId === null && anonymousId === null) return null;
     const message: JsonObject = {
       ...body,
-      timestamp: new Date(clock.now()).toISOString(),
+      timestamp: new Date(at).toISOString(),
       context: { library: { name: 'concierge-journeys' } },
       ...(userId !== null ? { userId } : { anonymousId }),
     };

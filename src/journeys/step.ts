@@ -424,6 +424,7 @@ export function onEvent(j: Journey, state: RunState, ev: EventSnapshot, env: Ste
   const s = new Stepper(j, state, env);
   if (j.goal && matchesEvent(j.goal.match, ev, now) && ev.timestamp >= state.startedAt - 1000) {
     if (j.goal.withinMs === null || ev.timestamp <= state.startedAt + j.goal.withinMs) {
+      if (state.node !== null) s.stat(state.node, 'converted');
       s.leave();
       return s.end('converted', 'goal');
     }
@@ -434,6 +435,7 @@ export function onEvent(j: Journey, state: RunState, ev: EventSnapshot, env: Ste
         ? matchesEvent(x.match, ev, now) && correlated(x.correlate, ev, state.trigger)
         : ev.name === 'Segment Entered' && ev.properties.segment_key === x.key;
     if (hit) {
+      if (state.node !== null) s.stat(state.node, `exited:${x.reason}`);
       s.leave();
       return s.end('exited', x.reason);
     }
@@ -480,6 +482,7 @@ export function onTimer(j: Journey, state: RunState, env: StepEnv): Transition |
 /** Ends a run from outside (the journey was stopped). */
 export function stop(j: Journey, state: RunState, reason: string, env: StepEnv): Transition {
   const s = new Stepper(j, state, env);
+  if (state.node !== null) s.stat(state.node, `exited:${reason}`);
   s.leave();
   return s.end('exited', reason);
 }

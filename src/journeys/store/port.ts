@@ -77,6 +77,21 @@ export interface OutboxResult {
   readonly detail: string | null;
   /** For `pending`: when to try again. */
   readonly dueAt?: number;
+  /** The event recording the outcome on the profile's timeline, kept until it is stored there. */
+  readonly record?: OutcomeRecord | null;
+}
+
+export interface OutcomeRecord {
+  readonly event: string;
+  readonly properties: JsonObject;
+}
+
+/** A settled outbox row whose outcome event is not yet in the log. */
+export interface UnrecordedRow {
+  readonly id: string;
+  readonly profileId: string;
+  readonly record: OutcomeRecord;
+  readonly settledAt: number;
 }
 
 export interface JourneyStore {
@@ -132,6 +147,9 @@ export interface JourneyStore {
     now: number,
     stats?: JourneyBatch['stats'],
   ): Promise<void>;
+  /** Settled rows whose outcome event is still to be stored, oldest first. */
+  unrecorded(ws: string, limit: number): Promise<UnrecordedRow[]>;
+  markRecorded(ws: string, ids: readonly string[]): Promise<void>;
   /** Rows left `sending` by a process that died: back to pending. */
   recoverOutbox(ws: string): Promise<number>;
   nextOutboxDue(ws: string): Promise<number | null>;

@@ -13,7 +13,9 @@ import type {
   JourneyStore,
   OutboxResult,
   OutboxRow,
+  OutcomeRecord,
   StatRow,
+  UnrecordedRow,
   VersionRecord,
 } from './port.ts';
 import {
@@ -58,7 +60,9 @@ CREATE TABLE IF NOT EXISTS outbox (
   id TEXT COLLATE "C" PRIMARY KEY, ws TEXT COLLATE "C" NOT NULL, run_id TEXT COLLATE "C", journey TEXT COLLATE "C",
   profile_id TEXT COLLATE "C" NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL, status TEXT NOT NULL,
   due_at BIGINT NOT NULL, attempts INTEGER NOT NULL, detail TEXT, created_at BIGINT NOT NULL,
-  updated_at BIGINT NOT NULL);
+  updated_at BIGINT NOT NULL, record TEXT);
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS record TEXT;
+CREATE INDEX IF NOT EXISTS outbox_unrecorded ON outbox (ws, updated_at) WHERE record IS NOT NULL;
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (ws, due_at) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS outbox_sending ON outbox (ws) WHERE status = 'sending';
 CREATE INDEX IF NOT EXISTS outbox_run ON outbox (run_id);
@@ -410,8 +414,9 @@ export class PostgresJourneyStore implements JourneyStore {
     await this.tx(async (c) => {
       if (results.length > 0)
         await c.query(
-          `UPDATE outbox o SET status = r.status, detail = r.detail, due_at = COALESCE(r.due_at, o.due_at), updated_at = $1
-           FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS r(id, status, detail, due_at)
+          `UPDATE outbox o SET status = r.status, detail = r.detail, due_at = COALESCE(r.due_at, o.due_at),
+             updated_at = $1, record = r.record
+           FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $7::text[]) AS r(id, status, detail, due_at, record)
            WHERE o.ws = $6 AND o.id = r.id`,
           [
             now,
@@ -420,6 +425,7 @@ export class PostgresJourneyStore implements JourneyStore {
             results.map((r) => r.detail),
             results.map((r) => r.dueAt ?? null),
             ws,
+            results.map((r) => (r.record ? JSON.stringify(r.record) : null)),
           ],
         );
       await this.addStats(c, ws, stats);
@@ -441,6 +447,24 @@ export class PostgresJourneyStore implements JourneyStore {
         ws,
       ],
     );
+  }
+
+  async unrecorded(ws: string, limit: number): Promise<UnrecordedRow[]> {
+    const rows = await this.q<{ id: string; profile_id: string; record: string; updated_at: string }>(
+      'SELECT id, profile_id, record, updated_at FROM outbox WHERE ws = $1 AND record IS NOT NULL ORDER BY updated_at, id LIMIT $2',
+      [ws, limit],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      profileId: r.profile_id,
+      record: JSON.parse(r.record) as OutcomeRecord,
+      settledAt: Number(r.updated_at),
+    }));
+  }
+
+  async markRecorded(ws: string, ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.q('UPDATE outbox SET record = NULL WHERE ws = $1 AND id = ANY($2::text[])', [ws, ids]);
   }
 
   async recoverOutbox(ws: string): Promise<number> {

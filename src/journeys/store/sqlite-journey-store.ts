@@ -16,7 +16,9 @@ import type {
   JourneyStore,
   OutboxResult,
   OutboxRow,
+  OutcomeRecord,
   StatRow,
+  UnrecordedRow,
   VersionRecord,
 } from './port.ts';
 import {
@@ -59,10 +61,12 @@ CREATE TABLE IF NOT EXISTS journey_stats (
 CREATE TABLE IF NOT EXISTS outbox (
   id TEXT PRIMARY KEY, ws TEXT NOT NULL, run_id TEXT, journey TEXT, profile_id TEXT NOT NULL,
   kind TEXT NOT NULL, payload TEXT NOT NULL, status TEXT NOT NULL, due_at INTEGER NOT NULL,
-  attempts INTEGER NOT NULL, detail TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+  attempts INTEGER NOT NULL, detail TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+  record TEXT);
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (ws, due_at) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS outbox_sending ON outbox (ws) WHERE status = 'sending';
 CREATE INDEX IF NOT EXISTS outbox_run ON outbox (run_id);
+CREATE INDEX IF NOT EXISTS outbox_unrecorded ON outbox (ws, updated_at) WHERE record IS NOT NULL;
 CREATE INDEX IF NOT EXISTS outbox_profile ON outbox (ws, profile_id, created_at);
 `;
 
@@ -94,6 +98,9 @@ export class SqliteJourneyStore implements JourneyStore {
   }
 
   async migrate(): Promise<void> {
+    const cols = this.db.prepare("SELECT name FROM pragma_table_info('outbox')").all() as { name: string }[];
+    if (cols.length > 0 && !cols.some((c) => c.name === 'record'))
+      this.db.exec('ALTER TABLE outbox ADD COLUMN record TEXT');
     this.db.exec(SCHEMA);
   }
 
@@ -370,9 +377,18 @@ export class SqliteJourneyStore implements JourneyStore {
   ): Promise<void> {
     this.db.transaction(() => {
       const st = this.st(
-        'UPDATE outbox SET status = ?, detail = ?, due_at = COALESCE(?, due_at), updated_at = ? WHERE ws = ? AND id = ?',
+        'UPDATE outbox SET status = ?, detail = ?, due_at = COALESCE(?, due_at), updated_at = ?, record = ? WHERE ws = ? AND id = ?',
       );
-      for (const r of results) st.run(r.status, r.detail, r.dueAt ?? null, now, ws, r.id);
+      for (const r of results)
+        st.run(
+          r.status,
+          r.detail,
+          r.dueAt ?? null,
+          now,
+          r.record ? JSON.stringify(r.record) : null,
+          ws,
+          r.id,
+        );
       this.addStats(ws, stats);
     })();
   }
@@ -383,6 +399,25 @@ export class SqliteJourneyStore implements JourneyStore {
        ON CONFLICT (ws, journey, node, metric) DO UPDATE SET n = n + excluded.n`,
     );
     for (const s of sumStats(stats)) stat.run(ws, s.journey, s.node, s.metric, s.n);
+  }
+
+  async unrecorded(ws: string, limit: number): Promise<UnrecordedRow[]> {
+    const rows = this.st(
+      'SELECT id, profile_id, record, updated_at FROM outbox WHERE ws = ? AND record IS NOT NULL ORDER BY updated_at, rowid LIMIT ?',
+    ).all(ws, limit) as { id: string; profile_id: string; record: string; updated_at: number }[];
+    return rows.map((r) => ({
+      id: r.id,
+      profileId: r.profile_id,
+      record: JSON.parse(r.record) as OutcomeRecord,
+      settledAt: r.updated_at,
+    }));
+  }
+
+  async markRecorded(ws: string, ids: readonly string[]): Promise<void> {
+    this.db.transaction(() => {
+      const st = this.st('UPDATE outbox SET record = NULL WHERE ws = ? AND id = ?');
+      for (const id of ids) st.run(ws, id);
+    })();
   }
 
   async recoverOutbox(ws: string): Promise<number> {
