@@ -407,14 +407,10 @@ export async function feedbackRoutes(app: FastifyInstance, deps: FeedbackRouteDe
 
   const none = 'none' as const;
   for (const [method, url, summary] of [
-    ['GET', '/t/o/{token}', 'Open pixel: records `Email Opened`, answers a 1×1 GIF'],
-    ['GET', '/t/c/{token}', 'Click redirect: records `Email Link Clicked`, redirects to the signed URL'],
-    ['GET', '/t/u/{token}', 'Unsubscribe page (asks; does not unsubscribe by itself)'],
-    [
-      'POST',
-      '/t/u/{token}',
-      'One-click unsubscribe (RFC 8058): records `Unsubscribed`, updates the consent trait',
-    ],
+    ['GET', '/t/o/*', 'Open pixel: records `Email Opened`, answers a 1×1 GIF'],
+    ['GET', '/t/c/*', 'Click redirect: records `Email Link Clicked`, redirects to the signed URL'],
+    ['GET', '/t/u/*', 'Unsubscribe page (asks; does not unsubscribe by itself)'],
+    ['POST', '/t/u/*', 'One-click unsubscribe (RFC 8058): records `Unsubscribed`, updates the consent trait'],
     ['POST', '/t/sms/inbound', 'Twilio inbound SMS webhook (signed): `SMS Received`; STOP suppresses SMS'],
     ['POST', '/t/sms/status', 'Twilio status callback (signed): `Message Delivered` / `Message Failed`'],
   ] as const) {
