@@ -12,7 +12,7 @@ import { FeedbackTokens } from './feedback-tokens.ts';
 import { InAppSender, Inbox } from './inbox.ts';
 import type { Channel, OutboundMessage } from './outbound.ts';
 import { resolveRecipient } from './recipient.ts';
-import { permanent, type RenderedMessage, type Sender, type SendResult } from './sender.ts';
+import { permanent, type RenderedMessage, type Sender, type SendHooks, type SendResult } from './sender.ts';
 import { SmsSender } from './sms-sender.ts';
 import { DeadLetters, WebhookSender } from './webhook-sender.ts';
 import { WebPushSender } from './webpush-sender.ts';
@@ -126,12 +126,12 @@ export class Channels {
   }
 
   /** Sends a rendered message with the workspace's settings for its channel. */
-  async send(rendered: RenderedMessage): Promise<SendResult> {
+  async send(rendered: RenderedMessage, hooks?: SendHooks): Promise<SendResult> {
     const settings = await this.settings.get(rendered.workspaceId as WorkspaceId, rendered.channel);
     if (settings === null) return permanent(`the ${rendered.channel} channel is not configured`);
     const sender = this.senders[rendered.channel] as Sender<Channel>;
     try {
-      return await sender.send(rendered, rendered.id, settings as ChannelSettingsMap[Channel]);
+      return await sender.send(rendered, rendered.id, settings as ChannelSettingsMap[Channel], hooks);
     } catch (e) {
       // A bug or an infrastructure failure (the store): worth another try, and visible.
       return { kind: 'retryable', reason: `sender failed: ${(e as Error).message}` };

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import nodemailer, { type Transporter } from 'nodemailer';
-import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
+import { Readable } from 'node:stream';
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type { EmailContent } from '../templates/content.ts';
 import type { EmailSettings } from './channel-settings.ts';
 import type { FeedbackClaims, FeedbackTokens } from './feedback-tokens.ts';
@@ -11,8 +11,10 @@ import {
   type RenderedMessage,
   retryable,
   type Sender,
+  type SendHooks,
   type SendResult,
 } from './sender.ts';
+import { SmtpPool } from './smtp-pool.ts';
 
 const EMAIL = /^[^\s@<>()]+@[^\s@<>()]+\.[^\s@<>()]+$/;
 
@@ -53,17 +55,18 @@ export function feedbackLinks(
 }
 
 /**
- * E-mail over SMTP through a nodemailer pool per distinct connection setting. Every message gets
- * one-click unsubscribe headers (RFC 8058), a Message-ID derived from its idempotency key, and in
- * HTML an open pixel and click redirects, all signed.
+ * E-mail over SMTP through a pool of connections per distinct connection setting. Every message
+ * gets one-click unsubscribe headers (RFC 8058), a Message-ID derived from its idempotency key,
+ * and in HTML an open pixel and click redirects, all signed. The message's closing `.` waits for
+ * `hooks.committing` (see `SendHooks`), so a crash never delivers one message twice.
  */
 export class EmailSender implements Sender<'email'> {
   readonly channel = 'email' as const;
-  private readonly pools = new Map<string, Transporter<SMTPPool.SentMessageInfo>>();
+  private readonly pools = new Map<string, SmtpPool>();
 
   constructor(private readonly tokens: FeedbackTokens) {}
 
-  private pool(s: EmailSettings): Transporter<SMTPPool.SentMessageInfo> {
+  private pool(s: EmailSettings): SmtpPool {
     const key = JSON.stringify([
       s.host,
       s.port,
@@ -75,36 +78,33 @@ export class EmailSender implements Sender<'email'> {
       s.maxConnections,
       s.maxMessages,
     ]);
-    let t = this.pools.get(key);
-    if (t === undefined) {
-      t = nodemailer.createTransport({
-        pool: true,
+    let p = this.pools.get(key);
+    if (p === undefined) {
+      p = new SmtpPool({
         host: s.host,
         port: s.port,
         secure: s.secure,
         ignoreTLS: s.ignoreTLS,
-        tls: { rejectUnauthorized: s.rejectUnauthorized },
-        ...(s.user !== undefined ? { auth: { user: s.user, pass: s.password ?? '' } } : {}),
+        rejectUnauthorized: s.rejectUnauthorized,
+        ...(s.user !== undefined ? { user: s.user, password: s.password ?? '' } : {}),
         maxConnections: s.maxConnections,
         maxMessages: s.maxMessages,
-        connectionTimeout: 15_000,
-        greetingTimeout: 15_000,
-        socketTimeout: 60_000,
       });
-      // Settings changed: the pools for older settings are closed once idle.
+      // Settings changed: the pools for older settings close as their connections come back.
       for (const [k, old] of this.pools) {
         old.close();
         this.pools.delete(k);
       }
-      this.pools.set(key, t);
+      this.pools.set(key, p);
     }
-    return t;
+    return p;
   }
 
   async send(
     rendered: RenderedMessage,
     idempotencyKey: string,
     settings: EmailSettings,
+    hooks?: SendHooks,
   ): Promise<SendResult> {
     const to = rendered.to.email;
     if (to === undefined || !EMAIL.test(to)) return permanent(`no valid e-mail address (${to ?? 'none'})`);
@@ -119,7 +119,7 @@ export class EmailSender implements Sender<'email'> {
     }
     const messageId = messageIdFor(idempotencyKey, settings.from);
     try {
-      const info = await this.pool(settings).sendMail({
+      const mail = new MailComposer({
         from: settings.from,
         to,
         subject: content.subject,
@@ -134,18 +134,50 @@ export class EmailSender implements Sender<'email'> {
           // Bounce and complaint processors send this back to /t/receipts to name the message.
           'X-Concierge-Feedback': links.receipt,
         },
-      });
-      if (info.rejected.length > 0) return permanent(`the server rejected ${to}`);
-      return delivered(info.messageId ?? messageId);
+      }).compile();
+      const envelope = mail.getEnvelope();
+      const raw = await mail.build();
+      const answer = await this.pool(settings).send(
+        { from: envelope.from || settings.from, to: envelope.to },
+        heldBack(raw, hooks?.committing ? () => hooks.committing!(messageId) : null),
+      );
+      if (answer.rejected.length > 0 || answer.accepted.length === 0)
+        return permanent(`the server rejected ${to}`);
+      return delivered(messageId);
     } catch (e) {
       return classifySmtpError(e);
     }
   }
 
   async close(): Promise<void> {
-    for (const t of this.pools.values()) t.close();
+    for (const p of this.pools.values()) p.close();
     this.pools.clear();
   }
+}
+
+/**
+ * The message as a stream the SMTP connection reads once `DATA` is accepted: all of it at once,
+ * then its end — which makes the connection write the closing `.` — only after `before` resolved.
+ */
+function heldBack(raw: Buffer, before: (() => Promise<void>) | null): Readable {
+  let stage = 0;
+  return new Readable({
+    highWaterMark: 0,
+    read() {
+      if (stage === 0) {
+        stage = 1;
+        this.push(raw);
+      } else if (stage === 1) {
+        stage = 2;
+        if (before === null) this.push(null);
+        else
+          before().then(
+            () => this.push(null),
+            (err: unknown) => this.destroy(err instanceof Error ? err : new Error(String(err))),
+          );
+      }
+    },
+  });
 }
 
 /** 4xx replies and broken connections are worth retrying; 5xx replies are final. */

@@ -47,6 +47,18 @@ export type SendResult =
   | { readonly kind: 'retryable'; readonly reason: string; readonly retryAfterMs?: number }
   | { readonly kind: 'permanent'; readonly reason: string };
 
+/** What a sender tells the one who asked for the send while it is under way. */
+export interface SendHooks {
+  /**
+   * Called (at most once) when the provider holds the whole message and only its final
+   * acceptance is left (for SMTP: everything but the closing `.` is written). The caller durably
+   * records the message as sent before the promise resolves, and the sender completes the send
+   * only then: a crash before it leaves nothing delivered, a crash after it leaves nothing to
+   * send again. `providerId` is the id the provider will know it by, when known in advance.
+   */
+  committing?(providerId: string | null): Promise<void>;
+}
+
 /** One channel's adapter to its provider. */
 export interface Sender<C extends Channel = Channel> {
   readonly channel: C;
@@ -54,6 +66,7 @@ export interface Sender<C extends Channel = Channel> {
     rendered: RenderedMessage,
     idempotencyKey: string,
     settings: ChannelSettingsMap[C],
+    hooks?: SendHooks,
   ): Promise<SendResult>;
   /** Closes pooled connections. */
   close?(): Promise<void>;

@@ -19,7 +19,7 @@ import type { Profile } from '../core/profile.ts';
 import { DeliveryHistory, MESSAGE_SENT, messageSentProperties } from '../guardrails/delivery-history.ts';
 import type { DeliveryRecord, TokenBucket } from '../guardrails/facts.ts';
 import type { GuardrailService } from '../guardrails/guardrail-service.ts';
-import type { Deliverer, DeliveryOutcome } from '../journeys/dispatcher.ts';
+import type { Deliverer, DeliveryHooks, DeliveryOutcome } from '../journeys/dispatcher.ts';
 import {
   HOLDOUT_SETTING_KEY,
   holdoutSalt,
@@ -69,13 +69,13 @@ export class DeliveryPipeline implements Deliverer {
     return p;
   }
 
-  deliver(message: OutboundMessage, _attempt: number): Promise<DeliveryOutcome> {
+  deliver(message: OutboundMessage, _attempt: number, hooks?: DeliveryHooks): Promise<DeliveryOutcome> {
     // One decision at a time per profile.
     const key = message.profileId;
     const prev = this.locks.get(key) ?? Promise.resolve();
     const next = prev.then(
-      () => this.decideAndSend(message),
-      () => this.decideAndSend(message),
+      () => this.decideAndSend(message, hooks),
+      () => this.decideAndSend(message, hooks),
     );
     this.locks.set(key, next);
     void next.finally(() => {
@@ -92,7 +92,7 @@ export class DeliveryPipeline implements Deliverer {
     return inGlobalHoldout(holdoutSalt(setting, this.deps.workspace), profileId, setting.percent);
   }
 
-  private async decideAndSend(m: OutboundMessage): Promise<DeliveryOutcome> {
+  private async decideAndSend(m: OutboundMessage, hooks?: DeliveryHooks): Promise<DeliveryOutcome> {
     const { store, workspace, clock, channels, guardrails } = this.deps;
     const found = await store.getProfile(workspace, asProfileId(m.profileId));
     if (found === null)
@@ -148,7 +148,19 @@ export class DeliveryPipeline implements Deliverer {
       messageId: m.id,
       at: now,
     };
-    const sent = await channels.send(rendered.rendered);
+    const committing = hooks?.committing;
+    const sent = await channels.send(
+      rendered.rendered,
+      committing
+        ? {
+            committing: (providerId) =>
+              committing({
+                ...messageSentProperties(record),
+                ...(providerId ? { provider_id: providerId } : {}),
+              }),
+          }
+        : undefined,
+    );
     switch (sent.kind) {
       case 'delivered':
         this.history.record(m.profileId, record, now);

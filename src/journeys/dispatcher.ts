@@ -27,7 +27,15 @@ export type DeliveryOutcome =
 
 /** Templates, guardrails and channels behind one call. */
 export interface Deliverer {
-  deliver(message: OutboundMessage, attempt: number): Promise<DeliveryOutcome>;
+  deliver(message: OutboundMessage, attempt: number, hooks?: DeliveryHooks): Promise<DeliveryOutcome>;
+}
+
+export interface DeliveryHooks {
+  /**
+   * The provider holds the whole message and only its final acceptance is left: record it as
+   * sent, durably, before the send completes (the properties go on its `Message Sent` event).
+   */
+  committing?(properties: JsonObject): Promise<void>;
 }
 
 export interface DispatcherDeps {
@@ -42,11 +50,17 @@ export interface DispatcherDeps {
   readonly systemSource: SourceId;
   readonly concurrency?: number;
   readonly maxAttempts?: number;
-  readonly log?: { error(o: object, msg: string): void };
+  readonly log?: { error(o: object, msg: string): void; warn?(o: object, msg: string): void };
   readonly observer?: (row: OutboxRow, outcome: string) => void;
 }
 
 const CLAIM = 200;
+/** A message recorded as sent while the provider finished accepting it (see DeliveryHooks). */
+export const ACCEPTED = 'accepted by the provider';
+/** After a crash, a message left `ACCEPTED`: the provider may or may not have it. */
+export const IN_DOUBT = 'in doubt: the process stopped while the provider was accepting it';
+/** The provider confirmed it. */
+const CONFIRMED = 'delivered';
 
 export class Dispatcher {
   private queued = false;
@@ -71,6 +85,12 @@ export class Dispatcher {
 
   /** Rows a previous process left `sending` go back to pending, then the outbox is worked. */
   async start(): Promise<void> {
+    const inDoubt = await this.deps.journeys.markInDoubt(this.deps.workspace, ACCEPTED, IN_DOUBT);
+    if (inDoubt > 0)
+      this.deps.log?.warn?.(
+        { messages: inDoubt },
+        'messages in doubt: the process stopped while providers were accepting them; they are not sent again',
+      );
     await this.deps.journeys.recoverOutbox(this.deps.workspace);
     this.kickRecorder();
     this.kick();
@@ -131,9 +151,11 @@ export class Dispatcher {
               permanent: false,
             }),
           );
-          // Settled as soon as it is done (grouped with others done meanwhile), so that a crash
-          // leaves as few messages as possible in doubt.
-          await this.settleSoon(r, out);
+          // Settled as soon as it is done (grouped with others done meanwhile). A message the
+          // sender had us record as sent before completing it is settled already, unless it failed.
+          const early = this.committedEarly.delete(r.id);
+          if (early && out.status === 'sent') await this.settleSoon(r, out, true);
+          else await this.settleSoon(r, out);
           this.deps.observer?.(r, out.status);
         }
       };
@@ -142,13 +164,21 @@ export class Dispatcher {
     }
   }
 
-  private settling: { row: OutboxRow; out: DeliveryOutcome; done: () => void; fail: (e: unknown) => void }[] =
-    [];
+  /** Messages recorded as sent while their send completed (see DeliveryHooks). */
+  private readonly committedEarly = new Set<string>();
+  private settling: {
+    row: OutboxRow;
+    out: DeliveryOutcome;
+    done: () => void;
+    fail: (e: unknown) => void;
+    confirm: boolean;
+  }[] = [];
   private flushing = false;
 
-  private settleSoon(row: OutboxRow, out: DeliveryOutcome): Promise<void> {
+  /** `confirm`: the provider confirmed a message already recorded as sent (nothing else changes). */
+  private settleSoon(row: OutboxRow, out: DeliveryOutcome, confirm = false): Promise<void> {
     return new Promise((done, fail) => {
-      this.settling.push({ row, out, done, fail });
+      this.settling.push({ row, out, done, fail, confirm });
       if (!this.flushing) void this.flush();
     });
   }
@@ -161,12 +191,17 @@ export class Dispatcher {
       while (this.settling.length > 0) {
         const items = this.settling.splice(0);
         try {
-          const results = items.map((x) => this.settle(x.row, x.out));
+          const results = items.map((x) =>
+            x.confirm
+              ? { id: x.row.id, status: 'sent' as const, detail: CONFIRMED }
+              : this.settle(x.row, x.out),
+          );
           // What became of each journey message, counted on its node (delivered, skipped by reason).
-          const stats = items.flatMap((x, i) => outcomeStat(x.row, results[i]!));
+          const stats = items.flatMap((x, i) => (x.confirm ? [] : outcomeStat(x.row, results[i]!)));
           await journeys.settleOutbox(ws, results, clock.now(), stats);
-          this.kickRecorder();
+          // Sends waiting on this commit (see DeliveryHooks) go on first; recording comes after.
           for (const x of items) x.done();
+          setImmediate(() => this.kickRecorder());
         } catch (err) {
           for (const x of items) x.fail(err);
         }
@@ -181,7 +216,12 @@ export class Dispatcher {
     if (this.deliverer === null) {
       return { status: 'deferred', until: this.deps.clock.now() + 60_000, reason: 'no_deliverer' };
     }
-    return this.deliverer.deliver(r.payload as unknown as OutboundMessage, r.attempts);
+    return this.deliverer.deliver(r.payload as unknown as OutboundMessage, r.attempts, {
+      committing: async (properties) => {
+        await this.settleSoon(r, { status: 'sent', detail: ACCEPTED, properties });
+        this.committedEarly.add(r.id);
+      },
+    });
   }
 
   private readonly locks = new Map<string, Promise<unknown>>();

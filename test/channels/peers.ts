@@ -80,6 +80,8 @@ export async function startSmtpPeer(options: { keepRaw?: boolean } = {}): Promis
       });
     },
   });
+  // A client that dies mid-session (a crash test kills it) resets its connection: not an error here.
+  server.on('error', () => {});
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.server.address() as AddressInfo).port;
   return Object.assign(peer, {

@@ -150,6 +150,8 @@ export interface JourneyStore {
   /** Settled rows whose outcome event is still to be stored, oldest first. */
   unrecorded(ws: string, limit: number): Promise<UnrecordedRow[]>;
   markRecorded(ws: string, ids: readonly string[]): Promise<void>;
+  /** Sent rows whose detail is `from` get `to` (messages a crash left in doubt); how many. */
+  markInDoubt(ws: string, from: string, to: string): Promise<number>;
   /** Rows left `sending` by a process that died: back to pending. */
   recoverOutbox(ws: string): Promise<number>;
   nextOutboxDue(ws: string): Promise<number | null>;

@@ -467,6 +467,14 @@ export class PostgresJourneyStore implements JourneyStore {
     await this.q('UPDATE outbox SET record = NULL WHERE ws = $1 AND id = ANY($2::text[])', [ws, ids]);
   }
 
+  async markInDoubt(ws: string, from: string, to: string): Promise<number> {
+    const r = await this.pool.query(
+      "UPDATE outbox SET detail = $1 WHERE ws = $2 AND status = 'sent' AND detail = $3",
+      [to, ws, from],
+    );
+    return r.rowCount ?? 0;
+  }
+
   async recoverOutbox(ws: string): Promise<number> {
     const r = await this.pool.query(
       "UPDATE outbox SET status = 'pending' WHERE ws = $1 AND status = 'sending'",

@@ -239,8 +239,8 @@ export class SqliteJourneyStore implements JourneyStore {
   async entries(ws: string, pairs: readonly (readonly [string, string])[]): Promise<EntryRecord[]> {
     if (pairs.length === 0) return [];
     const rows = this.st(
-      `SELECT e.journey, e.profile_id, e.grp, e.entries, e.first_at, e.last_at FROM journey_entries e
-       JOIN json_each(?) p ON e.ws = ? AND e.journey = json_extract(p.value, '$[0]')
+      `SELECT e.journey, e.profile_id, e.grp, e.entries, e.first_at, e.last_at FROM json_each(?) p
+       CROSS JOIN journey_entries e ON e.ws = ? AND e.journey = json_extract(p.value, '$[0]')
        AND e.profile_id = json_extract(p.value, '$[1]')`,
     ).all(JSON.stringify(pairs), ws) as EntryRow[];
     return rows.map(toEntry);
@@ -418,6 +418,14 @@ export class SqliteJourneyStore implements JourneyStore {
       const st = this.st('UPDATE outbox SET record = NULL WHERE ws = ? AND id = ?');
       for (const id of ids) st.run(ws, id);
     })();
+  }
+
+  async markInDoubt(ws: string, from: string, to: string): Promise<number> {
+    return this.st("UPDATE outbox SET detail = ? WHERE ws = ? AND status = 'sent' AND detail = ?").run(
+      to,
+      ws,
+      from,
+    ).changes;
   }
 
   async recoverOutbox(ws: string): Promise<number> {
