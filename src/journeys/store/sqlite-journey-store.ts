@@ -1,7 +1,7 @@
 /**
  * The journey store on SQLite: a file of its own beside the event log (`…-journeys.db`), so the
  * journey runtime writes without waiting for the event writer and the other way round. Each
- * batch is one transaction; WAL with `synchronous = FULL`, like the log.
+ * batch is one transaction; WAL with `synchronous = NORMAL` (see the constructor).
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -82,7 +82,10 @@ export class SqliteJourneyStore implements JourneyStore {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    // Commits are durable against a crash of the process without a flush to disk each: a power
+    // loss can lose the last commits, which the runtime then redoes from the event log (whose own
+    // commits are flushed) — a message sent in that instant could then be sent again.
+    this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('cache_size = -65536');
     this.db.pragma('temp_store = MEMORY');
