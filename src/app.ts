@@ -360,8 +360,21 @@ async function* journeyAssignments(
   experimentId: string,
 ): AsyncIterable<Assignment> {
   if (!experimentId.startsWith('journey:')) return;
-  const key = experimentId.slice('journey:'.length);
+  const [key = '', node] = experimentId.slice('journey:'.length).split(':');
   if (journeys.record(key) === null) return;
+  if (node !== undefined) {
+    // A split node's variants: `journey:{key}:{node}`.
+    for await (const a of journeys.variantAssignments(key, node)) {
+      yield {
+        profileId: a.profileId,
+        experimentId,
+        variation: a.variant,
+        variationName: a.variant,
+        timestamp: a.at,
+      };
+    }
+    return;
+  }
   for await (const a of journeys.assignments(key)) {
     yield {
       profileId: a.profileId,

@@ -475,6 +475,29 @@ export class JourneyService {
     }
   }
 
+  /**
+   * Assignments of the experiment `journey:{key}:{node}`: the variant each run's profile got at a
+   * `split` node, at the run's start (a profile's first run that reached the node counts).
+   */
+  async *variantAssignments(
+    key: string,
+    node: string,
+  ): AsyncIterable<{ profileId: string; variant: string; at: number }> {
+    const seen = new Set<string>();
+    let after = '';
+    for (;;) {
+      const page = await this.deps.journeys.allRuns(this.deps.workspace, key, after, 5000);
+      for (const r of page) {
+        const v = r.variants[node];
+        if (v === undefined || seen.has(r.profileId)) continue;
+        seen.add(r.profileId);
+        yield { profileId: r.profileId, variant: v, at: r.startedAt };
+      }
+      if (page.length < 5000) return;
+      after = page[page.length - 1]!.id;
+    }
+  }
+
   async counts() {
     return { journeys: this.records.size, ...(await this.deps.journeys.counts(this.deps.workspace)) };
   }

@@ -431,6 +431,47 @@ describe('journey stories over HTTP', () => {
     );
   });
 
+  test('A/B variants of a split node are reported as experiment journey:{key}:{node}', async () => {
+    await put('subject-test', {
+      trigger: { event: 'Trial Started' },
+      start: 'pick',
+      nodes: {
+        pick: {
+          type: 'split',
+          variants: [
+            { name: 'short', percent: 50, next: 'a' },
+            { name: 'long', percent: 50, next: 'b' },
+          ],
+        },
+        a: { type: 'send', channel: 'email', template: 'discount' },
+        b: { type: 'send', channel: 'email', template: 'come-back' },
+      },
+    });
+    const batch = Array.from({ length: 120 }, (_, i) => ({
+      type: 'track',
+      userId: `trial-${i}`,
+      event: 'Trial Started',
+      timestamp: iso(clock.now()),
+      messageId: `trial-${i}`,
+    }));
+    assert.equal((await postTracking(server.url, '/v1/batch', { batch })).status, 200);
+    await settled();
+    await advance(HOUR);
+    for (let i = 0; i < 120; i += 3) await track(`trial-${i}`, 'Subscription Renewed', { revenue: 5 });
+    const report = await admin<{ arms: { variation: string; n: number; conversions: number }[] }>(
+      server.url,
+      'GET',
+      `/api/experiments/${encodeURIComponent('journey:subject-test:pick')}/report?conversion=Subscription%20Renewed&control=short`,
+    );
+    assert.equal(report.status, 200, JSON.stringify(report.body));
+    const arms = Object.fromEntries(report.body.arms.map((a) => [a.variation, a]));
+    assert.equal(arms.short!.n + arms.long!.n, 120);
+    assert.ok(arms.short!.n > 35 && arms.long!.n > 35, JSON.stringify(report.body.arms));
+    assert.equal(arms.short!.conversions + arms.long!.conversions, 40);
+    const s = await stats('subject-test');
+    assert.equal(s.nodes.pick!['variant:short'], arms.short!.n);
+  });
+
   test('bad journeys are refused with the node named', async () => {
     const bad = async (body: unknown) => {
       const r = await admin<{ error: string; errors: { path: string; message: string }[] }>(

@@ -118,6 +118,8 @@ export interface JourneyStore {
   liveRuns(ws: string, profileIds: readonly string[]): Promise<RunState[]>;
   /** Live runs of one journey, in id order after `afterId`. */
   journeyRuns(ws: string, key: string, afterId: string, limit: number): Promise<RunState[]>;
+  /** Every run of one journey (any status), in id order after `afterId`. */
+  allRuns(ws: string, key: string, afterId: string, limit: number): Promise<RunState[]>;
   getRun(ws: string, id: string): Promise<RunState | null>;
   /** Runs of a profile, newest first. */
   profileRuns(ws: string, profileId: string, limit: number): Promise<RunState[]>;

@@ -48,6 +48,7 @@ CREATE INDEX IF NOT EXISTS journey_runs_wake ON journey_runs (ws, wake_at) WHERE
 CREATE INDEX IF NOT EXISTS journey_runs_journey ON journey_runs (ws, journey, id)
   WHERE status IN ('active', 'scheduled');
 CREATE INDEX IF NOT EXISTS journey_runs_profile ON journey_runs (ws, profile_id, started_at);
+CREATE INDEX IF NOT EXISTS journey_runs_all ON journey_runs (ws, journey, id);
 CREATE TABLE IF NOT EXISTS journey_entries (
   ws TEXT COLLATE "C" NOT NULL, journey TEXT COLLATE "C" NOT NULL, profile_id TEXT COLLATE "C" NOT NULL,
   grp TEXT NOT NULL, entries INTEGER NOT NULL, first_at BIGINT NOT NULL, last_at BIGINT NOT NULL,
@@ -206,6 +207,15 @@ export class PostgresJourneyStore implements JourneyStore {
       await this.q<RunRow>(
         `SELECT ${RUN_COLUMNS} FROM journey_runs WHERE ws = $1 AND journey = $2 AND id > $3
          AND status IN ('active', 'scheduled') ORDER BY id LIMIT $4`,
+        [ws, key, afterId, limit],
+      )
+    ).map(toRun);
+  }
+
+  async allRuns(ws: string, key: string, afterId: string, limit: number): Promise<RunState[]> {
+    return (
+      await this.q<RunRow>(
+        `SELECT ${RUN_COLUMNS} FROM journey_runs WHERE ws = $1 AND journey = $2 AND id > $3 ORDER BY id LIMIT $4`,
         [ws, key, afterId, limit],
       )
     ).map(toRun);

@@ -50,6 +50,7 @@ CREATE INDEX IF NOT EXISTS journey_runs_wake ON journey_runs (ws, wake_at) WHERE
 CREATE INDEX IF NOT EXISTS journey_runs_journey ON journey_runs (ws, journey, id)
   WHERE status IN ('active', 'scheduled');
 CREATE INDEX IF NOT EXISTS journey_runs_profile ON journey_runs (ws, profile_id, started_at);
+CREATE INDEX IF NOT EXISTS journey_runs_all ON journey_runs (ws, journey, id);
 CREATE TABLE IF NOT EXISTS journey_entries (
   ws TEXT NOT NULL, journey TEXT NOT NULL, profile_id TEXT NOT NULL, grp TEXT NOT NULL,
   entries INTEGER NOT NULL, first_at INTEGER NOT NULL, last_at INTEGER NOT NULL,
@@ -193,6 +194,14 @@ export class SqliteJourneyStore implements JourneyStore {
       this.st(
         `SELECT ${RUN_COLUMNS} FROM journey_runs WHERE ws = ? AND journey = ? AND id > ?
          AND status IN ('active', 'scheduled') ORDER BY id LIMIT ?`,
+      ).all(ws, key, afterId, limit) as RunRow[]
+    ).map(toRun);
+  }
+
+  async allRuns(ws: string, key: string, afterId: string, limit: number): Promise<RunState[]> {
+    return (
+      this.st(
+        `SELECT ${RUN_COLUMNS} FROM journey_runs WHERE ws = ? AND journey = ? AND id > ? ORDER BY id LIMIT ?`,
       ).all(ws, key, afterId, limit) as RunRow[]
     ).map(toRun);
   }
