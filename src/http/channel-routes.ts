@@ -1,6 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { parse as parseYaml } from 'yaml';
 import { type ChannelSettingsMap, InvalidSettings, maskSettings } from '../channels/channel-settings.ts';
 import { Channels, type ChannelsDeps } from '../channels/channels.ts';
 import { CHANNELS, type Channel } from '../channels/outbound.ts';
@@ -12,6 +11,7 @@ import { documentedRoute } from './admin-routes.ts';
 import type { ApiDocs } from './api-docs.ts';
 import { checkAdminBearer } from './bearer-auth.ts';
 import { adminError, HttpError, trackingError } from './errors.ts';
+import { acceptYamlBodies } from './yaml-bodies.ts';
 
 export interface ChannelRouteDeps extends ChannelsDeps {
   readonly docs: ApiDocs;
@@ -31,7 +31,6 @@ const InboxQuery = Type.Object({
   userId: Type.Optional(Type.String({ minLength: 1 })),
   anonymousId: Type.Optional(Type.String({ minLength: 1 })),
 });
-const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'];
 
 const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -64,16 +63,7 @@ export async function channelRoutes(app: FastifyInstance, deps: ChannelRouteDeps
 
   await app.register(async (scope) => {
     scope.addHook('onRequest', async (req) => checkAdminBearer(req, deps.adminTokenHash));
-    scope.addContentTypeParser(YAML_TYPES, { parseAs: 'string' }, (_req, body, done) => {
-      try {
-        done(null, parseYaml(body as string));
-      } catch (err) {
-        done(
-          adminError(400, 'bad_request', `the body is not valid YAML: ${(err as Error).message}`),
-          undefined,
-        );
-      }
-    });
+    acceptYamlBodies(scope);
     const route = documentedRoute(scope, deps.docs);
     const common = { 401: { description: 'Missing or wrong admin token.', schema: ErrorShape } };
     const tag = 'Channels';

@@ -1,6 +1,5 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { parse as parseYaml } from 'yaml';
 import type { WorkspaceId } from '../core/ids.ts';
 import { GuardrailService } from '../guardrails/guardrail-service.ts';
 import { InvalidRulesError } from '../guardrails/parse-rules.ts';
@@ -8,7 +7,8 @@ import type { Store } from '../store/port.ts';
 import { documentedRoute } from './admin-routes.ts';
 import type { ApiDocs } from './api-docs.ts';
 import { checkAdminBearer } from './bearer-auth.ts';
-import { adminError, HttpError } from './errors.ts';
+import { HttpError } from './errors.ts';
+import { acceptYamlBodies } from './yaml-bodies.ts';
 
 export interface GuardrailRouteDeps {
   readonly store: Pick<Store, 'getSetting' | 'setSetting'>;
@@ -22,7 +22,6 @@ export interface GuardrailRouteDeps {
   readonly now?: () => number;
 }
 
-const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'];
 const ErrorShape = Type.Object({ error: Type.String(), message: Type.String() });
 const InvalidShape = Type.Object({
   error: Type.Literal('invalid_rules'),
@@ -55,16 +54,7 @@ export async function guardrailRoutes(
   const now = deps.now ?? Date.now;
   await app.register(async (scope) => {
     scope.addHook('onRequest', async (req) => checkAdminBearer(req, deps.adminTokenHash));
-    scope.addContentTypeParser(YAML_TYPES, { parseAs: 'string' }, (_req, body, done) => {
-      try {
-        done(null, parseYaml(body as string));
-      } catch (err) {
-        done(
-          adminError(400, 'bad_request', `the body is not valid YAML: ${(err as Error).message}`),
-          undefined,
-        );
-      }
-    });
+    acceptYamlBodies(scope);
     const route = documentedRoute(scope, deps.docs);
     const common = { 401: { description: 'Missing or wrong admin token.', schema: ErrorShape } };
     const show = () => {

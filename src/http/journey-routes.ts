@@ -1,6 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { parse as parseYaml } from 'yaml';
 import {
   JourneyDefinitionErrors,
   JourneyNotFound,
@@ -13,6 +12,7 @@ import { documentedRoute } from './admin-routes.ts';
 import type { ApiDocs } from './api-docs.ts';
 import { checkAdminBearer } from './bearer-auth.ts';
 import { adminError, HttpError } from './errors.ts';
+import { acceptYamlBodies } from './yaml-bodies.ts';
 
 export interface JourneyRouteDeps {
   readonly journeys: JourneyService;
@@ -44,7 +44,6 @@ const InvalidShape = Type.Object({
   message: Type.String(),
   errors: Type.Array(Type.Object({ path: Type.String(), message: Type.String() })),
 });
-const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'];
 
 const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
 
@@ -72,16 +71,7 @@ export async function journeyRoutes(app: FastifyInstance, deps: JourneyRouteDeps
   const service = deps.journeys;
   await app.register(async (scope) => {
     scope.addHook('onRequest', async (req) => checkAdminBearer(req, deps.adminTokenHash));
-    scope.addContentTypeParser(YAML_TYPES, { parseAs: 'string' }, (_req, body, done) => {
-      try {
-        done(null, parseYaml(body as string));
-      } catch (err) {
-        done(
-          adminError(400, 'bad_request', `the body is not valid YAML: ${(err as Error).message}`),
-          undefined,
-        );
-      }
-    });
+    acceptYamlBodies(scope);
     const route = documentedRoute(scope, deps.docs);
     const tag = 'Journeys';
     const common = { 401: { description: 'Missing or wrong admin token.', schema: ErrorShape } };

@@ -1,6 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { parse as parseYaml } from 'yaml';
 import { checkKey } from '../segments/definition.ts';
 import {
   DefinitionErrors,
@@ -12,6 +11,7 @@ import { documentedRoute } from './admin-routes.ts';
 import type { ApiDocs } from './api-docs.ts';
 import { checkAdminBearer } from './bearer-auth.ts';
 import { adminError, HttpError } from './errors.ts';
+import { acceptYamlBodies } from './yaml-bodies.ts';
 
 export interface SegmentRouteDeps {
   readonly segments: SegmentService;
@@ -41,8 +41,6 @@ const InvalidShape = Type.Object({
   errors: Type.Array(Type.Object({ path: Type.String(), message: Type.String() })),
 });
 
-const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'];
-
 /**
  * Admin API for segments (`/api/segments`) and computed traits (`/api/computed-traits`). Bodies are
  * JSON, or YAML with a YAML content type. Bad definitions get a 400 naming each bad path.
@@ -51,16 +49,7 @@ export async function segmentRoutes(app: FastifyInstance, deps: SegmentRouteDeps
   const service = deps.segments;
   await app.register(async (scope) => {
     scope.addHook('onRequest', async (req) => checkAdminBearer(req, deps.adminTokenHash));
-    scope.addContentTypeParser(YAML_TYPES, { parseAs: 'string' }, (_req, body, done) => {
-      try {
-        done(null, parseYaml(body as string));
-      } catch (err) {
-        done(
-          adminError(400, 'bad_request', `the body is not valid YAML: ${(err as Error).message}`),
-          undefined,
-        );
-      }
-    });
+    acceptYamlBodies(scope);
     const route = documentedRoute(scope, deps.docs);
     const common = { 401: { description: 'Missing or wrong admin token.', schema: ErrorShape } };
 

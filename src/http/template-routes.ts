@@ -1,6 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { parse as parseYaml } from 'yaml';
 import type { JsonObject } from '../core/event.ts';
 import { asProfileId, type WorkspaceId } from '../core/ids.ts';
 import type { Profile } from '../core/profile.ts';
@@ -11,6 +10,7 @@ import { documentedRoute } from './admin-routes.ts';
 import type { ApiDocs } from './api-docs.ts';
 import { checkAdminBearer } from './bearer-auth.ts';
 import { adminError, HttpError } from './errors.ts';
+import { acceptYamlBodies } from './yaml-bodies.ts';
 
 export interface TemplateRouteDeps {
   readonly templates: TemplateService;
@@ -29,7 +29,6 @@ const InvalidShape = Type.Object({
   message: Type.String(),
   errors: Type.Array(Type.Object({ path: Type.String(), message: Type.String() })),
 });
-const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'];
 
 const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -56,16 +55,7 @@ export async function templateRoutes(app: FastifyInstance, deps: TemplateRouteDe
   const { templates, workspace: ws } = deps;
   await app.register(async (scope) => {
     scope.addHook('onRequest', async (req) => checkAdminBearer(req, deps.adminTokenHash));
-    scope.addContentTypeParser(YAML_TYPES, { parseAs: 'string' }, (_req, body, done) => {
-      try {
-        done(null, parseYaml(body as string));
-      } catch (err) {
-        done(
-          adminError(400, 'bad_request', `the body is not valid YAML: ${(err as Error).message}`),
-          undefined,
-        );
-      }
-    });
+    acceptYamlBodies(scope);
     const route = documentedRoute(scope, deps.docs);
     const common = { 401: { description: 'Missing or wrong admin token.', schema: ErrorShape } };
     const tag = 'Templates';
