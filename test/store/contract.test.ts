@@ -794,6 +794,33 @@ for (const dialect of DIALECTS) {
       assert.equal(await store.exportProfile(ws, asProfileId(randomUUID())), null);
     });
 
+    test('sequence numbers are never given out twice, even after the newest events were erased', async () => {
+      const ws = newWorkspace();
+      const emit = emitter(ws);
+      await store.appendEvents(
+        [[emit('track', { userId: 'u-old', event: 'Viewed', timestamp: at(1) })]],
+        rules(),
+      );
+      await store.appendEvents(
+        [[emit('track', { userId: 'u-gone', event: 'Viewed', timestamp: at(2) })]],
+        rules(),
+      );
+      const before = await store.maxSeq(ws);
+      const gone = await mustFind(store, ws, 'user_id', 'u-gone');
+      assert.ok(await store.eraseProfile(ws, gone.id));
+      await store.appendEvents(
+        [[emit('track', { userId: 'u-new', event: 'Viewed', timestamp: at(3) })]],
+        rules(),
+      );
+      const after = await store.scanEvents(ws, {
+        afterSeq: before,
+        upToSeq: Number.MAX_SAFE_INTEGER,
+        limit: 10,
+      });
+      assert.equal(after.length, 1, 'the new event comes after every number given out before');
+      assert.equal(after[0]!.name, 'Viewed');
+    });
+
     test('erasure removes the events, identifiers and profile, and leaves other people untouched', async () => {
       const ws = newWorkspace();
       const emit = emitter(ws);

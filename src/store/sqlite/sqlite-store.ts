@@ -116,7 +116,16 @@ export class SqliteStore implements Store {
     this.stmt = this.prepare();
     this.index = new EventIndex(this.db, true);
     this.indexBatch = options.indexBatch ?? 50_000;
+    // Sequence numbers only grow, even after erasure deleted the newest events: readers follow the
+    // log by position (journeys, segment recomputes), so a number must never be given out twice.
+    this.db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('seq_floor', 0)").run();
+    const floor = this.db.prepare("SELECT value FROM meta WHERE key = 'seq_floor'").pluck().get() as number;
+    const max = (this.db.prepare('SELECT max(seq) FROM events').pluck().get() as number | null) ?? 0;
+    this.nextSeq = Math.max(floor, max) + 1;
   }
+
+  /** The sequence number the next appended event gets (the single writer hands them out). */
+  private nextSeq = 1;
 
   private migrateSync(): void {
     this.db.exec(
@@ -214,8 +223,8 @@ export class SqliteStore implements Store {
       ),
       insertEvent: db.prepare(
         `INSERT INTO events
-           (workspace_id, source_id, message_id, profile_id, type, name, ts, received_at, body)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           (seq, workspace_id, source_id, message_id, profile_id, type, name, ts, received_at, body)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       profile: db.prepare<[string, string], ProfileRow>(
         'SELECT id, traits, consent, created_at, updated_at FROM profiles WHERE id = ? AND workspace_id = ?',
@@ -496,7 +505,9 @@ export class SqliteStore implements Store {
     },
     insertEvent: async (ev, profile) => {
       if (this.index.seen(ev.sourceId, ev.messageId)) return false;
-      const { lastInsertRowid } = this.stmt.insertEvent.run(
+      const seq = this.nextSeq++;
+      this.stmt.insertEvent.run(
+        seq,
         ev.workspaceId,
         ev.sourceId,
         ev.messageId,
@@ -507,7 +518,7 @@ export class SqliteStore implements Store {
         ev.receivedAt,
         ev.bodyJson,
       );
-      this.index.appended(ev.sourceId, ev.messageId, Number(lastInsertRowid));
+      this.index.appended(ev.sourceId, ev.messageId, seq);
       return true;
     },
   };
@@ -579,6 +590,12 @@ export class SqliteStore implements Store {
         const identifiers = this.stmt.identifiersOf.all(profileId);
         const ids = [profileId, ...this.stmt.mergedFrom.all(profileId)];
         const seqs = this.index.timeline(ids, null, null).map((e) => Number(e.seq));
+        // Remember the highest number given out, in case the newest events are among those deleted.
+        this.db
+          .prepare(
+            "UPDATE meta SET value = max(value, (SELECT coalesce(max(seq), 0) FROM events)) WHERE key = 'seq_floor'",
+          )
+          .run();
         this.index.deleteEvents(seqs);
         const events = seqs.length;
         this.stmt.deleteIdentifiers.run(profileId);
