@@ -265,6 +265,41 @@ describe('web console', { skip }, () => {
     await page.close();
   });
 
+  it('shows a journey with its numbers per node, and pauses it', async () => {
+    await admin(server.url, 'PUT', '/api/templates/console-hello', {
+      channel: 'inapp',
+      defaultLocale: 'en',
+      locales: { en: { title: 'Hello', body: 'Welcome back' } },
+    });
+    const saved = await admin(server.url, 'PUT', '/api/journeys/console-welcome?publish=true', {
+      trigger: { event: 'Console Visited' },
+      start: 'later',
+      nodes: {
+        later: { type: 'wait', duration: '1d', next: 'hello' },
+        hello: { type: 'send', channel: 'inapp', template: 'console-hello' },
+      },
+    });
+    assert.equal(saved.status, 201, JSON.stringify(saved.body));
+    const visit = await postTracking(server.url, '/v1/track', {
+      userId: ada.userId,
+      event: 'Console Visited',
+    });
+    assert.equal(visit.status, 200);
+    await server.app.journeys.settled();
+    const stats = await admin<{ entered: number }>(server.url, 'GET', '/api/journeys/console-welcome/stats');
+    assert.equal(stats.body.entered, 1, JSON.stringify(stats.body));
+    const page = await signIn();
+    await nav(page, 'Journeys');
+    await page.getByRole('link', { name: 'console-welcome' }).click();
+    await page.getByRole('heading', { name: 'console-welcome' }).waitFor();
+    await page.getByRole('table', { name: 'Nodes' }).getByText('later').waitFor();
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await page.getByRole('button', { name: 'Resume' }).waitFor();
+    const r = await admin<{ status: string }>(server.url, 'GET', '/api/journeys/console-welcome');
+    assert.equal(r.body.status, 'paused');
+    await page.close();
+  });
+
   it('changes the identity settings', async () => {
     const page = await signIn();
     await nav(page, 'Settings');

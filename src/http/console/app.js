@@ -3,6 +3,7 @@
 
 import { ApiError, api, clearToken, getToken, setToken, whenUnauthorized } from './api.js';
 import { field, h, notice, replace } from './dom.js';
+import { journeyPage, journeysPage } from './journeys.js';
 import { takeFlash } from './nav.js';
 import { overviewPage } from './overview.js';
 import { profilePage, profilesPage } from './profiles.js';
@@ -15,6 +16,7 @@ const NAV = [
   { href: '#/overview', label: 'Overview', section: 'overview' },
   { href: '#/profiles', label: 'Profiles', section: 'profiles' },
   { href: '#/segments', label: 'Segments', section: 'segments' },
+  { href: '#/journeys', label: 'Journeys', section: 'journeys' },
   { href: '#/settings', label: 'Settings', section: 'settings' },
 ];
 
@@ -27,6 +29,8 @@ const ROUTES = [
   [/^\/segments\/new$/, 'segments', segmentEditorPage],
   [/^\/segments\/([^/]+)\/edit$/, 'segments', segmentEditorPage],
   [/^\/segments\/([^/]+)$/, 'segments', segmentPage],
+  [/^\/journeys$/, 'journeys', journeysPage],
+  [/^\/journeys\/([^/]+)$/, 'journeys', journeyPage],
   [/^\/settings$/, 'settings', settingsPage],
 ];
 
