@@ -1,36 +1,14 @@
 /**
- * Wall-clock time in a profile's time zone, with nothing but `Intl`: the next 09:00 on a Saturday
- * in Europe/Berlin, across daylight-saving changes. Pure: every function takes the instant.
+ * Wall-clock time in a profile's time zone for journeys: the next 09:00 on a Saturday in
+ * Europe/Berlin, across daylight-saving changes. Built on the zone offsets of wall-clock.ts; an
+ * unknown zone counts as UTC. Pure: every function takes the instant.
  */
+import { isTimeZone as isKnownZone, utcOffset } from './wall-clock.ts';
 
-const formatters = new Map<string, Intl.DateTimeFormat | null>();
-
-function formatter(tz: string): Intl.DateTimeFormat | null {
-  let f = formatters.get(tz);
-  if (f === undefined) {
-    try {
-      f = new Intl.DateTimeFormat('en-US', {
-        timeZone: tz,
-        hourCycle: 'h23',
-        year: 'numeric',
-        month: 'numeric',
-        day: 'numeric',
-        hour: 'numeric',
-        minute: 'numeric',
-        second: 'numeric',
-        weekday: 'short',
-      });
-    } catch {
-      f = null;
-    }
-    if (formatters.size > 1000) formatters.clear();
-    formatters.set(tz, f);
-  }
-  return f;
-}
+const known = (tz: string): boolean => tz !== '' && isKnownZone(tz);
 
 /** Whether `tz` is an IANA time zone this runtime knows. */
-export const isTimeZone = (tz: unknown): tz is string => typeof tz === 'string' && formatter(tz) !== null;
+export const isTimeZone = (tz: unknown): tz is string => typeof tz === 'string' && known(tz);
 
 export interface LocalTime {
   readonly year: number;
@@ -44,41 +22,23 @@ export interface LocalTime {
   readonly weekday: number;
 }
 
-const WEEKDAY: Record<string, number> = { Sun: 0, Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6 };
+/** How far `tz` is ahead of UTC at instant `t`, in ms (0 for a zone this runtime does not know). */
+export function zoneOffset(tz: string, t: number): number {
+  return known(tz) ? utcOffset(tz, t) : 0;
+}
 
 /** The wall-clock time at instant `t` in `tz` (UTC when the zone is unknown). */
 export function localTime(tz: string, t: number): LocalTime {
-  const f = formatter(tz);
-  if (f === null) {
-    const d = new Date(t);
-    return {
-      year: d.getUTCFullYear(),
-      month: d.getUTCMonth() + 1,
-      day: d.getUTCDate(),
-      hour: d.getUTCHours(),
-      minute: d.getUTCMinutes(),
-      second: d.getUTCSeconds(),
-      weekday: d.getUTCDay(),
-    };
-  }
-  const p: Record<string, string> = {};
-  for (const part of f.formatToParts(new Date(t))) p[part.type] = part.value;
+  const d = new Date(t + zoneOffset(tz, t));
   return {
-    year: Number(p.year),
-    month: Number(p.month),
-    day: Number(p.day),
-    hour: Number(p.hour),
-    minute: Number(p.minute),
-    second: Number(p.second),
-    weekday: WEEKDAY[p.weekday!] ?? 0,
+    year: d.getUTCFullYear(),
+    month: d.getUTCMonth() + 1,
+    day: d.getUTCDate(),
+    hour: d.getUTCHours(),
+    minute: d.getUTCMinutes(),
+    second: d.getUTCSeconds(),
+    weekday: d.getUTCDay(),
   };
-}
-
-/** How far `tz` is ahead of UTC at instant `t`, in ms. */
-export function zoneOffset(tz: string, t: number): number {
-  const l = localTime(tz, t);
-  const asUtc = Date.UTC(l.year, l.month - 1, l.day, l.hour, l.minute, l.second);
-  return asUtc - Math.floor(t / 1000) * 1000;
 }
 
 /**

@@ -1,10 +1,10 @@
 import type { Channel, OutboundMessage } from '../channels/outbound.ts';
+import { inDailyWindow, isTimeZone, localTime, nextOutsideWindow, nextWallTime } from '../core/wall-clock.ts';
 import { type CompiledCap, type CompiledGuardrails, inScope, type RuleSet } from './compile-rules.ts';
 import { checkConsent } from './consent.ts';
 import { type Decision, defer, isoTime, SEND, skip } from './decision.ts';
 import type { DeliveryRecord, GuardrailFacts } from './facts.ts';
 import { nextTokenAt } from './token-bucket.ts';
-import { inDailyWindow, isTimeZone, localTime, nextOutsideWindow, nextWallTime } from './zoned-time.ts';
 
 /**
  * The guardrail decision for one message: a pure function of the compiled rules, the message, the

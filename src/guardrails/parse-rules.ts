@@ -1,4 +1,5 @@
 import { CHANNELS, type Channel, type MessageCategory } from '../channels/outbound.ts';
+import { isTimeZone } from '../core/wall-clock.ts';
 import { DURATION_HINT, parseDuration } from '../segments/duration.ts';
 import {
   CAP_ACTIONS,
@@ -17,7 +18,6 @@ import {
   type SuppressionRule,
   type TimeZoneRules,
 } from './rules.ts';
-import { isTimeZone } from './zoned-time.ts';
 
 /**
  * Checks guardrail rules as a user writes them (JSON, or YAML parsed to the same values) and fills

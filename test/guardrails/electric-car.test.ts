@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Channel, MessageCategory, OutboundMessage } from '../../src/channels/outbound.ts';
+import { localTime } from '../../src/core/wall-clock.ts';
 import { DeliveryHistory } from '../../src/guardrails/delivery-history.ts';
-import { localTime } from '../../src/guardrails/zoned-time.ts';
 import { at, DAY, dispatch, message, type Outcome, rules } from './helpers.ts';
 
 const g = rules({ suppression: [{ id: 'critical-ticket', segments: ['open_critical_ticket'] }] });

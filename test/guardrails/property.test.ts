@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { CHANNELS, type Channel, type MessageCategory } from '../../src/channels/outbound.ts';
+import { inDailyWindow, localTime } from '../../src/core/wall-clock.ts';
 import { DeliveryHistory } from '../../src/guardrails/delivery-history.ts';
-import { inDailyWindow, localTime } from '../../src/guardrails/zoned-time.ts';
 import { at, dispatch, HOUR, message, rules } from './helpers.ts';
 
 const ZONES = ['Europe/Berlin', 'America/New_York', 'Australia/Sydney', 'UTC'] as const;

@@ -12,7 +12,7 @@ import {
   nextOutsideWindow,
   nextWallTime,
   utcOffset,
-} from '../../src/guardrails/zoned-time.ts';
+} from '../../src/core/wall-clock.ts';
 import { at, HOUR, iso } from './helpers.ts';
 
 const hm = (text: string) => Number(text.slice(0, 2)) * 60 + Number(text.slice(3));
