@@ -1,22 +1,29 @@
 /**
  * bench:send — e-mails per second through the real delivery path into a local SMTP peer: each
  * message is rendered from a stored Liquid template (HTML + text, with a translation), its links
- * signed and rewritten, an open pixel and the one-click unsubscribe headers added, and sent over
- * nodemailer's pooled SMTP connections to an `smtp-server` on loopback that reads every byte.
+ * signed and rewritten, an open pixel and the one-click unsubscribe headers added, composed by our
+ * MIME composer and sent over the sender's pooled SMTP connections to an `smtp-server` on loopback
+ * (in a thread of its own) that reads every byte. In the same run, the baseline: the same rendered
+ * messages sent with nodemailer's own pooled transport (its composer and pool), as most Node
+ * systems send. Then the cost of one guardrail decision with 100 rules.
  *
  *   npm run bench:send                       # 20,000 messages, 8 connections, 400 in flight
  *   npm run bench:send -- --messages 50000 --connections 16 --in-flight 800
+ *   npm run bench:send -- --no-baseline      # skip the nodemailer baseline
  */
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
+import nodemailer from 'nodemailer';
 import { parseSettings } from '../src/channels/channel-settings.ts';
-import { EmailSender } from '../src/channels/email-sender.ts';
+import { EmailSender, feedbackLinks } from '../src/channels/email-sender.ts';
 import { FeedbackTokens } from '../src/channels/feedback-tokens.ts';
+import { addOpenPixel, rewriteLinks } from '../src/channels/html-tracking.ts';
 import type { OutboundMessage } from '../src/channels/outbound.ts';
 import type { RenderedMessage } from '../src/channels/sender.ts';
 import type { WorkspaceId } from '../src/core/ids.ts';
 import type { Store } from '../src/store/port.ts';
 import { TemplateService } from '../src/templates/template-service.ts';
+import { runGuardrailBench } from './guardrails.ts';
 import { fmt, percentile } from './lib.ts';
 
 const { values: args } = parseArgs({
@@ -25,6 +32,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '8' },
     'in-flight': { type: 'string', default: '400' },
     'max-messages': { type: 'string', default: '100000' },
+    'no-baseline': { type: 'boolean', default: false },
   },
 });
 const TOTAL = Number(args.messages);
@@ -82,7 +90,8 @@ async function main(): Promise<void> {
       },
     },
   });
-  const sender = new EmailSender(new FeedbackTokens(store));
+  const tokens = new FeedbackTokens(store);
+  const sender = new EmailSender(tokens);
   const settings = parseSettings(
     'email',
     {
@@ -139,8 +148,7 @@ async function main(): Promise<void> {
   }
   renderMs.sort((a, b) => a - b);
   let failures = 0;
-  let next = 0;
-  const one = async (i: number) => {
+  const viaConcierge = async (i: number) => {
     const m = message(i);
     const p = profile(i);
     const r = await templates.render(m, p, { orders: i % 7 });
@@ -159,49 +167,116 @@ async function main(): Promise<void> {
     const s = await sender.send(rendered, m.id, settings);
     if (s.kind !== 'delivered') failures++;
   };
-  const worker = async () => {
-    while (next < TOTAL) await one(next++);
+
+  /** Sends `TOTAL` messages with `IN_FLIGHT` at a time after a warm-up; e-mails/s and CPU per e-mail. */
+  const drive = async (one: (i: number) => Promise<void>) => {
+    let next = 0;
+    const warm = Math.min(2000, TOTAL);
+    // Warm-up: open the pool and let the JIT see the path.
+    await Promise.all(
+      Array.from({ length: Math.min(IN_FLIGHT, warm) }, async () => {
+        while (next < warm) await one(TOTAL + next++);
+      }),
+    );
+    await ask('reset');
+    next = 0;
+    const started = performance.now();
+    const cpu0 = process.cpuUsage();
+    await Promise.all(
+      Array.from({ length: IN_FLIGHT }, async () => {
+        while (next < TOTAL) await one(next++);
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const { received, bytes } = await ask<{ received: number; bytes: number }>('count');
+    return {
+      perSec: TOTAL / seconds,
+      seconds,
+      cpuMs: (cpu.user + cpu.system) / 1000 / TOTAL,
+      received,
+      bytes,
+    };
   };
 
-  // Warm-up: open the pool and let the JIT see the path.
-  next = 0;
-  const warm = Math.min(2000, TOTAL);
-  const warmTotal = warm;
-  await Promise.all(
-    Array.from({ length: Math.min(IN_FLIGHT, warm) }, async () => {
-      while (next < warmTotal) await one(TOTAL + next++);
-    }),
-  );
-  await ask('reset');
-  next = 0;
-
-  const started = performance.now();
-  const cpu0 = process.cpuUsage();
-  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
-  const seconds = (performance.now() - started) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  const cpuMsPerMail = (cpu.user + cpu.system) / 1000 / TOTAL;
-  const { received, bytes } = await ask<{ received: number; bytes: number }>('count');
-
+  const ours = await drive(viaConcierge);
   console.log(
     `bench:send — ${fmt(TOTAL)} e-mails, ${CONNECTIONS} pooled SMTP connections, ${IN_FLIGHT} in flight`,
   );
   console.log(
-    `  sent and received by the peer: ${fmt(received)} (${failures} failed), ${fmt(bytes / TOTAL)} bytes each`,
+    `  sent and received by the peer: ${fmt(ours.received)} (${failures} failed), ${fmt(ours.bytes / TOTAL)} bytes each`,
   );
-  console.log(`  throughput: ${fmt(TOTAL / seconds)} e-mails/s (${seconds.toFixed(2)} s)`);
+  console.log(`  throughput: ${fmt(ours.perSec)} e-mails/s (${ours.seconds.toFixed(2)} s)`);
   console.log(
-    `  CPU of the process (sender: render, sign, MIME, SMTP client; plus the peer thread): ${cpuMsPerMail.toFixed(3)} ms per e-mail (both sides), about ${fmt(1000 / cpuMsPerMail)} e-mails/s per core`,
+    `  CPU of the process (sender: render, sign, MIME, SMTP client; plus the peer thread): ${ours.cpuMs.toFixed(3)} ms per e-mail (both sides), about ${fmt(1000 / ours.cpuMs)} e-mails/s per core`,
   );
   console.log(
     `  render (template + links, sequential): p50 ${percentile(renderMs, 50).toFixed(3)} ms, p99 ${percentile(renderMs, 99).toFixed(3)} ms`,
+  );
+  if (ours.received !== TOTAL || failures > 0) process.exitCode = 1;
+
+  if (!args['no-baseline']) {
+    // The baseline: the same rendered, signed messages through nodemailer's pooled transport.
+    const transport = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port,
+      ignoreTLS: true,
+      pool: true,
+      maxConnections: CONNECTIONS,
+      maxMessages: Number(args['max-messages']),
+    });
+    const sign = await tokens.signer(ws);
+    const trackedBase = `${settings.publicUrl}/t/`;
+    const viaNodemailer = async (i: number) => {
+      const m = message(i);
+      const p = profile(i);
+      const r = await templates.render(m, p, { orders: i % 7 });
+      if (r.kind !== 'rendered' || r.content.channel !== 'email') throw new Error('render skipped');
+      const links = feedbackLinks(sign, settings.publicUrl, {
+        id: m.id,
+        workspaceId: ws,
+        profileId: m.profileId,
+        channel: 'email',
+        template: m.template,
+      });
+      const html = addOpenPixel(
+        rewriteLinks(r.content.html ?? '', links.click, (u) => u.startsWith(trackedBase)),
+        links.open,
+      );
+      await transport.sendMail({
+        from: settings.from,
+        to: p.traits.email,
+        subject: r.content.subject,
+        html,
+        ...(r.content.text !== undefined ? { text: r.content.text } : {}),
+        messageId: `<${m.id}@shop.example>`,
+        headers: {
+          'List-Unsubscribe': `<${links.unsubscribe}>`,
+          'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+          'X-Concierge-Message': m.id,
+          'X-Concierge-Feedback': links.receipt,
+        },
+      });
+    };
+    const base = await drive(viaNodemailer);
+    transport.close();
+    console.log(
+      `  baseline, nodemailer's pooled transport (its composer and pool), same messages: ${fmt(base.perSec)} e-mails/s, ${base.cpuMs.toFixed(3)} ms CPU per e-mail (${fmt(base.received)} received)`,
+    );
+    console.log(
+      `  ratio: ${(ours.perSec / base.perSec).toFixed(2)}× the baseline's e-mails/s, ${(base.cpuMs / ours.cpuMs).toFixed(2)}× less CPU per e-mail`,
+    );
+  }
+
+  const g = await runGuardrailBench();
+  console.log(
+    `guardrail decision per message, ${g.rules} rules, ${fmt(g.decisions)} decisions: p50 ${(g.p50Ms * 1000).toFixed(1)} µs, p99 ${(g.p99Ms * 1000).toFixed(1)} µs (target p99 ≤ 1 ms)`,
   );
   await sender.close();
   await new Promise<void>((r) => {
     peer.once('exit', () => r());
     peer.postMessage('close');
   });
-  if (received !== TOTAL || failures > 0) process.exitCode = 1;
 }
 
 await main();

@@ -1,6 +1,7 @@
 import type { WorkspaceId } from '../core/ids.ts';
 import type { Store } from '../store/port.ts';
 import { checkAllowEntry } from './address-rules.ts';
+import { parseMailbox } from './mime.ts';
 import type { Channel } from './outbound.ts';
 
 /** SMTP connection and tracking for e-mail. */
@@ -237,6 +238,12 @@ export function parseSettings<C extends Channel>(
   }
   if (channel === 'sms' && out.from === undefined && out.messagingServiceSid === undefined) {
     errors.push({ path: 'from', message: 'from or messagingServiceSid is required' });
+  }
+  if (channel === 'email') {
+    for (const k of ['from', 'replyTo'] as const) {
+      if (typeof out[k] === 'string' && parseMailbox(out[k]) === null)
+        errors.push({ path: k, message: 'must be one mailbox, e.g. "Shop <news@shop.example>"' });
+    }
   }
   if (channel === 'webpush' && typeof out.subject === 'string' && !/^(mailto:|https:)/.test(out.subject)) {
     errors.push({ path: 'subject', message: 'must be a mailto: or https: URL' });

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import { domainToASCII } from 'node:url';
 import type { EmailContent } from '../templates/content.ts';
 import type { EmailSettings } from './channel-settings.ts';
 import type { FeedbackClaims, FeedbackTokens } from './feedback-tokens.ts';
 import { addOpenPixel, rewriteLinks } from './html-tracking.ts';
+import { composeMime, parseMailbox } from './mime.ts';
 import {
   delivered,
   permanent,
@@ -118,27 +119,32 @@ export class EmailSender implements Sender<'email'> {
       if (settings.trackOpens) html = addOpenPixel(html, links.open);
     }
     const messageId = messageIdFor(idempotencyKey, settings.from);
+    const from = parseMailbox(settings.from);
+    if (from === null) return permanent(`the from setting is not one mailbox: ${settings.from}`);
+    const replyTo = settings.replyTo !== undefined ? parseMailbox(settings.replyTo) : undefined;
+    if (replyTo === null) return permanent(`the replyTo setting is not one mailbox: ${settings.replyTo}`);
+    const recipient = asciiAddress(to);
+    if (recipient === null) return permanent(`${to} has a non-ASCII local part, which is not supported`);
     try {
-      const mail = new MailComposer({
-        from: settings.from,
-        to,
+      const raw = composeMime({
+        from,
+        to: recipient,
+        ...(replyTo !== undefined ? { replyTo } : {}),
         subject: content.subject,
         ...(html !== undefined && html.trim() !== '' ? { html } : {}),
         ...(content.text !== undefined && content.text.trim() !== '' ? { text: content.text } : {}),
-        ...(settings.replyTo !== undefined ? { replyTo: settings.replyTo } : {}),
         messageId,
-        headers: {
-          'List-Unsubscribe': `<${links.unsubscribe}>`,
-          'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
-          'X-Concierge-Message': rendered.id,
+        date: new Date(),
+        headers: [
+          ['List-Unsubscribe', `<${links.unsubscribe}>`],
+          ['List-Unsubscribe-Post', 'List-Unsubscribe=One-Click'],
+          ['X-Concierge-Message', rendered.id],
           // Bounce and complaint processors send this back to /t/receipts to name the message.
-          'X-Concierge-Feedback': links.receipt,
-        },
-      }).compile();
-      const envelope = mail.getEnvelope();
-      const raw = await mail.build();
+          ['X-Concierge-Feedback', links.receipt],
+        ],
+      });
       const answer = await this.pool(settings).send(
-        { from: envelope.from || settings.from, to: envelope.to },
+        { from: from.address, to: [recipient] },
         heldBack(raw, hooks?.committing ? () => hooks.committing!(messageId) : null),
       );
       if (answer.rejected.length > 0 || answer.accepted.length === 0)
@@ -153,6 +159,17 @@ export class EmailSender implements Sender<'email'> {
     for (const p of this.pools.values()) p.close();
     this.pools.clear();
   }
+}
+
+/** The address with its domain in ASCII (IDNA); null when the local part is not ASCII. */
+function asciiAddress(address: string): string | null {
+  const at = address.lastIndexOf('@');
+  const local = address.slice(0, at);
+  if (!/^[\x21-\x7e]+$/.test(local)) return null;
+  const domain = address.slice(at + 1);
+  if (/^[\x21-\x7e]+$/.test(domain)) return address;
+  const ascii = domainToASCII(domain);
+  return ascii === '' ? null : `${local}@${ascii}`;
 }
 
 /**

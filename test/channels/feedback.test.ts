@@ -99,6 +99,16 @@ describe('channel feedback in the running product', () => {
     assert.equal(bad.status, 400);
     assert.deepEqual(bad.body.errors.map((e) => e.path).sort(), ['from', 'host', 'port', 'publicUrl']);
     assert.equal((await admin(server.url, 'PUT', '/api/channels/fax', {})).status, 400);
+    const twoSenders = await admin<{ errors: { path: string; message: string }[] }>(
+      server.url,
+      'PUT',
+      '/api/channels/email',
+      { host: '127.0.0.1', port: 25, from: 'a@shop.example, b@shop.example', publicUrl: server.url },
+    );
+    assert.equal(twoSenders.status, 400);
+    assert.deepEqual(twoSenders.body.errors, [
+      { path: 'from', message: 'must be one mailbox, e.g. "Shop <news@shop.example>"' },
+    ]);
     const put = await admin<{ settings: Record<string, unknown> }>(server.url, 'PUT', '/api/channels/email', {
       host: '127.0.0.1',
       port: smtp.port,
