@@ -68,6 +68,8 @@ export class Dispatcher {
   private cancelTimer: (() => void) | null = null;
   private armedAt: number | null = null;
   private closed = false;
+  /** Set once rows a previous process left behind are recovered: nothing is claimed before. */
+  private started = false;
   private readonly concurrency: number;
   private readonly maxAttempts: number;
   private deliverer: Deliverer | null;
@@ -81,6 +83,12 @@ export class Dispatcher {
   /** Sets what performs messages (the delivery pipeline, once the channels are open). */
   use(deliverer: Deliverer): void {
     this.deliverer = deliverer;
+    if (this.started) this.kick();
+  }
+
+  /** Without a deliverer only trait updates are worked; messages wait untouched in the outbox. */
+  private get updatesOnly(): boolean {
+    return this.deliverer === null;
   }
 
   /** Rows a previous process left `sending` go back to pending, then the outbox is worked. */
@@ -92,6 +100,7 @@ export class Dispatcher {
         'messages in doubt: the process stopped while providers were accepting them; they are not sent again',
       );
     await this.deps.journeys.recoverOutbox(this.deps.workspace);
+    this.started = true;
     this.kickRecorder();
     this.kick();
   }
@@ -105,7 +114,7 @@ export class Dispatcher {
 
   /** New rows were committed: work the outbox soon. */
   kick(): void {
-    if (this.closed) return;
+    if (this.closed || !this.started) return;
     if (this.running) {
       this.queued = true;
       return;
@@ -123,7 +132,7 @@ export class Dispatcher {
 
   private async arm(): Promise<void> {
     if (this.closed) return;
-    const next = await this.deps.journeys.nextOutboxDue(this.deps.workspace);
+    const next = await this.deps.journeys.nextOutboxDue(this.deps.workspace, this.updatesOnly);
     if (next === null || next === this.armedAt) return;
     this.cancelTimer?.();
     this.armedAt = next;
@@ -138,7 +147,7 @@ export class Dispatcher {
     const { journeys, workspace: ws, clock } = this.deps;
     for (;;) {
       if (this.closed) return;
-      const rows = await journeys.claimOutbox(ws, clock.now(), CLAIM);
+      const rows = await journeys.claimOutbox(ws, clock.now(), CLAIM, this.updatesOnly);
       if (rows.length === 0) return;
       let next = 0;
       const worker = async () => {

@@ -9,7 +9,9 @@ import { SqliteJourneyStore } from './store/sqlite-journey-store.ts';
 export async function openJourneyStore(config: StoreConfig, schema?: string): Promise<JourneyStore> {
   if (config.kind === 'sqlite') {
     const path = config.path === ':memory:' ? ':memory:' : journeyPath(config.path);
-    return new SqliteJourneyStore(path);
+    const store = new SqliteJourneyStore(path);
+    await store.checkpointInBackground();
+    return store;
   }
   const { PostgresJourneyStore } = await import('./store/postgres-journey-store.ts');
   return new PostgresJourneyStore({ url: config.url, ...(schema ? { schema } : {}) });

@@ -37,7 +37,8 @@ export async function startApp(
     clock?: Clock;
     dataDir?: string;
     keepData?: boolean;
-    deliverer?: Deliverer;
+    /** Null: nothing delivers messages (they wait in the outbox). */
+    deliverer?: Deliverer | null;
   } = {},
 ): Promise<InProcessServer> {
   const dataDir = options.dataDir ?? tempDir();
@@ -49,7 +50,7 @@ export async function startApp(
     logger: false,
     ...(options.now ? { now: options.now } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
-    ...(options.deliverer ? { deliverer: options.deliverer } : {}),
+    ...(options.deliverer !== undefined ? { deliverer: options.deliverer } : {}),
   });
   await app.http.listen({ port: 0, host: '127.0.0.1' });
   const address = app.http.server.address();

@@ -505,6 +505,21 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(await store.stats(newWorkspace(), 'j'), []);
     });
 
+    test('without a deliverer, only trait updates are claimed and timed; messages wait untouched', async () => {
+      const ws = newWorkspace();
+      const send = outbox({ profileId: 'p1', kind: 'send', payload: { template: 't' }, dueAt: T0 });
+      const update = outbox({ profileId: 'p1', dueAt: T0 + 500 });
+      await store.commit(ws, batch({ outbox: [send, update] }));
+      assert.equal(await store.nextOutboxDue(ws), T0);
+      assert.equal(await store.nextOutboxDue(ws, true), T0 + 500);
+      assert.deepEqual(await store.claimOutbox(ws, T0 + 1000, 10, true).then(ids), ids([update]));
+      assert.equal(await store.nextOutboxDue(ws, true), null);
+      assert.deepEqual(await store.claimOutbox(ws, T0 + 1000, 10, true), []);
+      const left = (await store.outboxOfProfile(ws, 'p1', 10)).find((r) => r.id === send.id)!;
+      assert.deepEqual([left.status, left.attempts], ['pending', 0]);
+      assert.deepEqual(await store.claimOutbox(ws, T0 + 1000, 10).then(ids), ids([send]));
+    });
+
     test('claims due outbox rows once, oldest first, and settles them', async () => {
       const ws = newWorkspace();
       const a = outbox({ profileId: 'p1', dueAt: T0 + 2000, createdAt: T0 });

@@ -140,8 +140,11 @@ export interface JourneyStore {
   /** Removes everything held on a profile (erasure). */
   eraseProfile(ws: string, profileId: string): Promise<number>;
 
-  /** Pending outbox rows due at `now`, marked `sending` (attempts + 1), oldest first. */
-  claimOutbox(ws: string, now: number, limit: number): Promise<OutboxRow[]>;
+  /**
+   * Pending outbox rows due at `now`, marked `sending` (attempts + 1), oldest first; with
+   * `updatesOnly`, only trait updates (while nothing can deliver messages, they wait untouched).
+   */
+  claimOutbox(ws: string, now: number, limit: number, updatesOnly?: boolean): Promise<OutboxRow[]>;
   /** Records outcomes, and the journey counters they add to, in one transaction. */
   settleOutbox(
     ws: string,
@@ -156,7 +159,8 @@ export interface JourneyStore {
   markInDoubt(ws: string, from: string, to: string): Promise<number>;
   /** Rows left `sending` by a process that died: back to pending. */
   recoverOutbox(ws: string): Promise<number>;
-  nextOutboxDue(ws: string): Promise<number | null>;
+  /** When the next pending row (or with `updatesOnly`, the next trait update) falls due. */
+  nextOutboxDue(ws: string, updatesOnly?: boolean): Promise<number | null>;
   outboxOfRun(ws: string, runId: string): Promise<OutboxRow[]>;
   outboxOfProfile(ws: string, profileId: string, limit: number): Promise<OutboxRow[]>;
   /** Counts of runs by status, for /api/status. */

@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 ALTER TABLE outbox ADD COLUMN IF NOT EXISTS record TEXT;
 CREATE INDEX IF NOT EXISTS outbox_unrecorded ON outbox (ws, updated_at) WHERE record IS NOT NULL;
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (ws, due_at) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_due_updates ON outbox (ws, due_at) WHERE status = 'pending' AND kind = 'update';
 CREATE INDEX IF NOT EXISTS outbox_sending ON outbox (ws) WHERE status = 'sending';
 CREATE INDEX IF NOT EXISTS outbox_run ON outbox (run_id);
 CREATE INDEX IF NOT EXISTS outbox_profile ON outbox (ws, profile_id, created_at);
@@ -404,10 +405,11 @@ export class PostgresJourneyStore implements JourneyStore {
     });
   }
 
-  async claimOutbox(ws: string, now: number, limit: number): Promise<OutboxRow[]> {
+  async claimOutbox(ws: string, now: number, limit: number, updatesOnly = false): Promise<OutboxRow[]> {
     const rows = await this.q<OutboxDbRow>(
       `UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = $2 WHERE id IN (
-         SELECT id FROM outbox WHERE ws = $1 AND status = 'pending' AND due_at <= $2 ORDER BY due_at, created_at LIMIT $3
+         SELECT id FROM outbox WHERE ws = $1 AND status = 'pending' AND due_at <= $2
+         ${updatesOnly ? "AND kind = 'update'" : ''} ORDER BY due_at, created_at LIMIT $3
          FOR UPDATE SKIP LOCKED) RETURNING *`,
       [ws, now, limit],
     );
@@ -493,9 +495,10 @@ export class PostgresJourneyStore implements JourneyStore {
     return r.rowCount ?? 0;
   }
 
-  async nextOutboxDue(ws: string): Promise<number | null> {
+  async nextOutboxDue(ws: string, updatesOnly = false): Promise<number | null> {
     const [r] = await this.q<{ due_at: string }>(
-      "SELECT due_at FROM outbox WHERE ws = $1 AND status = 'pending' ORDER BY due_at LIMIT 1",
+      `SELECT due_at FROM outbox WHERE ws = $1 AND status = 'pending' ${updatesOnly ? "AND kind = 'update'" : ''}
+       ORDER BY due_at LIMIT 1`,
       [ws],
     );
     return r ? Number(r.due_at) : null;

@@ -19,8 +19,8 @@ import type {
 import { SqliteStore } from './sqlite-store.ts';
 import type { WriterReply, WriterRequest } from './sqlite-writer.ts';
 
-/** Starts the thread that checkpoints the WAL every half second. */
-async function startCheckpointer(path: string): Promise<Worker> {
+/** Starts the thread that checkpoints the WAL of the file at `path` every half second. */
+export async function startCheckpointer(path: string): Promise<Worker> {
   const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), {
     workerData: { entry: new URL('./sqlite-checkpointer.ts', import.meta.url).href, path, intervalMs: 500 },
   });
