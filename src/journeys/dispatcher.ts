@@ -188,13 +188,17 @@ export class Dispatcher {
   private settleSoon(row: OutboxRow, out: DeliveryOutcome, confirm = false): Promise<void> {
     return new Promise((done, fail) => {
       this.settling.push({ row, out, done, fail, confirm });
-      if (!this.flushing) void this.flush();
+      // Outcomes that arrive in the same turn of the event loop share one transaction: the
+      // store's calls are synchronous, so flushing at once would commit each message alone.
+      if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(() => void this.flush());
+      }
     });
   }
 
   /** Commits the outcomes gathered so far in one transaction, then the events recording them. */
   private async flush(): Promise<void> {
-    this.flushing = true;
     const { journeys, workspace: ws, clock } = this.deps;
     try {
       while (this.settling.length > 0) {

@@ -271,12 +271,12 @@ export class SqliteStore implements Store {
   }
 
   async getSetting(ws: WorkspaceId, key: string): Promise<string | null> {
-    const row = this.db
-      .prepare('SELECT value FROM settings WHERE workspace_id = ? AND key = ?')
-      .pluck()
-      .get(ws, key);
+    // Read for every message delivered (the global holdout): prepared once.
+    this.settingStmt ??= this.db.prepare('SELECT value FROM settings WHERE workspace_id = ? AND key = ?').pluck();
+    const row = this.settingStmt.get(ws, key);
     return typeof row === 'string' ? row : null;
   }
+  private settingStmt: Database.Statement | undefined;
 
   async setSetting(ws: WorkspaceId, key: string, value: string): Promise<void> {
     await this.writes.run(async () => {
@@ -306,13 +306,13 @@ export class SqliteStore implements Store {
   }
 
   async findSourceByWriteKeyHash(hash: string): Promise<SourceRecord | null> {
-    const row = this.db
-      .prepare<[string], SourceRow>(
-        'SELECT id, workspace_id, name, created_at FROM sources WHERE write_key_hash = ?',
-      )
-      .get(hash);
+    this.sourceStmt ??= this.db.prepare<[string], SourceRow>(
+      'SELECT id, workspace_id, name, created_at FROM sources WHERE write_key_hash = ?',
+    );
+    const row = this.sourceStmt.get(hash);
     return row ? toSource(row) : null;
   }
+  private sourceStmt: Database.Statement<[string], SourceRow> | undefined;
 
   async listSources(ws: WorkspaceId): Promise<SourceRecord[]> {
     return this.db
