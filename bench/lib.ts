@@ -37,7 +37,19 @@ export async function startServer(
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [...nodeArgs, 'bin/concierge.mjs', 'start', '--port', String(port), '--host', '127.0.0.1', '--data', dir],
+    // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server.
+    [
+      ...nodeArgs,
+      ...(process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      'bin/concierge.mjs',
+      'start',
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+      '--data',
+      dir,
+    ],
     {
       env: {
         ...process.env,
