@@ -272,7 +272,9 @@ export class SqliteStore implements Store {
 
   async getSetting(ws: WorkspaceId, key: string): Promise<string | null> {
     // Read for every message delivered (the global holdout): prepared once.
-    this.settingStmt ??= this.db.prepare('SELECT value FROM settings WHERE workspace_id = ? AND key = ?').pluck();
+    this.settingStmt ??= this.db
+      .prepare('SELECT value FROM settings WHERE workspace_id = ? AND key = ?')
+      .pluck();
     const row = this.settingStmt.get(ws, key);
     return typeof row === 'string' ? row : null;
   }
