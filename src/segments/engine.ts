@@ -360,7 +360,8 @@ export class SegmentEngine {
           anonymousId: s.anonymousId,
         });
       }
-      if (seg.timed) wake = earliest(wake, nextChange(this.reg, seg.condition, s, now));
+      // (A full evaluation computes the wake-up from every timed segment below.)
+      if (seg.timed && !full) wake = earliest(wake, nextChange(this.reg, seg.condition, s, now));
     }
     if (full) {
       // A full evaluation recomputes the wake-up time from every timed segment.
