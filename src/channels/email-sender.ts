@@ -125,8 +125,9 @@ export class EmailSender implements Sender<'email'> {
     if (replyTo === null) return permanent(`the replyTo setting is not one mailbox: ${settings.replyTo}`);
     const recipient = asciiAddress(to);
     if (recipient === null) return permanent(`${to} has a non-ASCII local part, which is not supported`);
+    let raw: Buffer;
     try {
-      const raw = composeMime({
+      raw = composeMime({
         from,
         to: recipient,
         ...(replyTo !== undefined ? { replyTo } : {}),
@@ -143,6 +144,11 @@ export class EmailSender implements Sender<'email'> {
           ['X-Concierge-Feedback', links.receipt],
         ],
       });
+    } catch (e) {
+      // The message itself cannot be written (a header too long, say): sending again cannot help.
+      return permanent(`the message cannot be composed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    try {
       const answer = await this.pool(settings).send(
         { from: from.address, to: [recipient] },
         heldBack(raw, hooks?.committing ? () => hooks.committing!(messageId) : null),

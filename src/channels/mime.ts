@@ -99,7 +99,8 @@ function mailbox(b: Mailbox): string {
 /** An unstructured header value: as it is when it is short ASCII, folded or encoded otherwise. */
 function headerText(value: string, used: number): string {
   const v = value.replace(/[\r\n]+/g, ' ');
-  if (!PRINTABLE_ASCII.test(v)) return encodedWords(v, used);
+  // Encoded words also carry ASCII text with a "word" too long to fit a line, split anywhere.
+  if (!PRINTABLE_ASCII.test(v) || /[^ ]{900}/.test(v)) return encodedWords(v, used);
   if (used + v.length <= 78) return v;
   // Fold at spaces into lines of at most 78 characters where the words allow.
   let out = '';

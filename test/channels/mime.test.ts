@@ -91,6 +91,13 @@ describe('MIME composer', () => {
     assert.equal(parsed(mail.text), 'Hi there');
   });
 
+  it('splits an ASCII subject with a word too long for one line', async () => {
+    const subject = `Order ${'X'.repeat(1500)} shipped`;
+    const raw = composeMime({ ...base, subject, text: 'x' });
+    assertLineLengths(raw);
+    assert.equal((await PostalMime.parse(raw)).subject, subject);
+  });
+
   it('refuses a header value that is not one line of ASCII', () => {
     assert.throws(
       () => composeMime({ ...base, text: 'x', headers: [['X-Bad', 'a\r\nBcc: someone@else.example']] }),
