@@ -641,11 +641,13 @@ for (const dialect of DIALECTS) {
       const ws = newWorkspace();
       const r = run({ profileId: 'from', wakeAt: T0 + 100 });
       const o = outbox({ profileId: 'from', runId: r.id });
+      // A row without a run moves too.
+      const runless = outbox({ profileId: 'from', createdAt: T0 - 1 });
       await store.commit(
         ws,
         batch({
           runs: [r, run({ profileId: 'into' })],
-          outbox: [o],
+          outbox: [o, runless],
           entries: [
             entry({ profileId: 'from', journey: 'only-from' }),
             entry({ profileId: 'from', journey: 'both', group: 'control' }),
@@ -657,7 +659,7 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(await store.liveRuns(ws, ['from']), []);
       assert.equal((await store.liveRuns(ws, ['into'])).length, 2);
       assert.equal((await store.getRun(ws, r.id))?.profileId, 'into');
-      assert.deepEqual(ids(await store.outboxOfProfile(ws, 'into', 10)), [o.id]);
+      assert.deepEqual(ids(await store.outboxOfProfile(ws, 'into', 10)), [o.id, runless.id]);
       assert.deepEqual(await store.outboxOfProfile(ws, 'from', 10), []);
       const entries = await store.entries(ws, [
         ['only-from', 'into'],
@@ -681,18 +683,20 @@ for (const dialect of DIALECTS) {
           runs: [r, run({ profileId: 'gone', status: 'completed', node: null }), kept],
           outbox: [
             outbox({ profileId: 'gone', runId: r.id }),
+            outbox({ profileId: 'gone' }),
             outbox({ profileId: 'stays', runId: kept.id }),
+            outbox({ profileId: 'stays' }),
           ],
           entries: [entry({ profileId: 'gone' }), entry({ profileId: 'stays' })],
         }),
       );
-      assert.equal(await store.eraseProfile(ws, 'gone'), 4);
+      assert.equal(await store.eraseProfile(ws, 'gone'), 5);
       assert.deepEqual(await store.profileRuns(ws, 'gone', 10), []);
       assert.deepEqual(await store.outboxOfProfile(ws, 'gone', 10), []);
       assert.deepEqual(await store.entries(ws, [['j', 'gone']]), []);
       assert.equal(await store.nextWake(ws, []), null);
       assert.equal((await store.profileRuns(ws, 'stays', 10)).length, 1);
-      assert.equal((await store.outboxOfProfile(ws, 'stays', 10)).length, 1);
+      assert.equal((await store.outboxOfProfile(ws, 'stays', 10)).length, 2);
       assert.equal((await store.entries(ws, [['j', 'stays']])).length, 1);
       assert.equal(await store.eraseProfile(ws, 'gone'), 0);
     });

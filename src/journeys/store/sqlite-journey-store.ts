@@ -71,10 +71,16 @@ CREATE INDEX IF NOT EXISTS outbox_due_updates ON outbox (ws, due_at) WHERE statu
 CREATE INDEX IF NOT EXISTS outbox_sending ON outbox (ws) WHERE status = 'sending';
 CREATE INDEX IF NOT EXISTS outbox_run ON outbox (run_id);
 CREATE INDEX IF NOT EXISTS outbox_unrecorded ON outbox (ws, updated_at) WHERE record IS NOT NULL;
-CREATE INDEX IF NOT EXISTS outbox_profile ON outbox (ws, profile_id, created_at);
+-- A profile's journey messages are found through its runs (journey_runs_profile, outbox_run): an
+-- index of its own on profile id cost a random page write per message. Rows without a run:
+CREATE INDEX IF NOT EXISTS outbox_runless ON outbox (ws, profile_id) WHERE run_id IS NULL;
 `;
 
 const RUN_COLUMNS = 'id, journey, version, profile_id, status, node, wake_at, started_at, updated_at, state';
+
+/** A profile's outbox rows: those of its runs, and those without a run. Parameters: ws, profile, profile. */
+const OUTBOX_OF_PROFILE = `(run_id IN (SELECT id FROM journey_runs WHERE ws = ? AND profile_id = ?)
+  OR (run_id IS NULL AND profile_id = ?))`;
 
 type Stmt = Database.Statement;
 
@@ -110,6 +116,7 @@ export class SqliteJourneyStore implements JourneyStore {
     if (cols.length > 0 && !cols.some((c) => c.name === 'record'))
       this.db.exec('ALTER TABLE outbox ADD COLUMN record TEXT');
     this.db.exec(SCHEMA);
+    this.db.exec('DROP INDEX IF EXISTS outbox_profile');
   }
 
   /**
@@ -366,8 +373,16 @@ export class SqliteJourneyStore implements JourneyStore {
 
   async reassign(ws: string, from: string, into: string): Promise<void> {
     this.db.transaction(() => {
+      // The outbox first: its rows are found through the runs still on `from`.
+      this.st(`UPDATE outbox SET profile_id = ? WHERE ws = ? AND ${OUTBOX_OF_PROFILE}`).run(
+        into,
+        ws,
+        ws,
+        from,
+        from,
+      );
       this.st('UPDATE journey_runs SET profile_id = ? WHERE ws = ? AND profile_id = ?').run(into, ws, from);
-      this.st('UPDATE outbox SET profile_id = ? WHERE ws = ? AND profile_id = ?').run(into, ws, from);
+
       // Entries: the surviving profile keeps its own record where it has one.
       this.st(`UPDATE OR IGNORE journey_entries SET profile_id = ? WHERE ws = ? AND profile_id = ?`).run(
         into,
@@ -380,8 +395,14 @@ export class SqliteJourneyStore implements JourneyStore {
 
   async eraseProfile(ws: string, profileId: string): Promise<number> {
     return this.db.transaction(() => {
-      let n = this.st('DELETE FROM journey_runs WHERE ws = ? AND profile_id = ?').run(ws, profileId).changes;
-      n += this.st('DELETE FROM outbox WHERE ws = ? AND profile_id = ?').run(ws, profileId).changes;
+      // The outbox first: its rows are found through the profile's runs.
+      let n = this.st(`DELETE FROM outbox WHERE ws = ? AND ${OUTBOX_OF_PROFILE}`).run(
+        ws,
+        ws,
+        profileId,
+        profileId,
+      ).changes;
+      n += this.st('DELETE FROM journey_runs WHERE ws = ? AND profile_id = ?').run(ws, profileId).changes;
       n += this.st('DELETE FROM journey_entries WHERE ws = ? AND profile_id = ?').run(ws, profileId).changes;
       return n;
     })();
@@ -481,11 +502,9 @@ export class SqliteJourneyStore implements JourneyStore {
 
   async outboxOfProfile(ws: string, profileId: string, limit: number): Promise<OutboxRow[]> {
     return (
-      this.st('SELECT * FROM outbox WHERE ws = ? AND profile_id = ? ORDER BY created_at DESC LIMIT ?').all(
-        ws,
-        profileId,
-        limit,
-      ) as OutboxDbRow[]
+      this.st(
+        `SELECT * FROM outbox WHERE ws = ? AND ${OUTBOX_OF_PROFILE} ORDER BY created_at DESC LIMIT ?`,
+      ).all(ws, ws, profileId, profileId, limit) as OutboxDbRow[]
     ).map(toOutbox);
   }
 
