@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { JsonObject } from '../../core/event.ts';
-import { startCheckpointer } from '../../store/sqlite/threaded-sqlite-store.ts';
+import { startCheckpointer, stopCheckpointer } from '../../store/sqlite/threaded-sqlite-store.ts';
 import type { RunState } from '../step.ts';
 import type {
   EntryRecord,
@@ -133,12 +133,7 @@ export class SqliteJourneyStore implements JourneyStore {
   async close(): Promise<void> {
     const c = this.checkpointer;
     this.checkpointer = null;
-    if (c !== null) {
-      const stopped = new Promise((r) => c.once('message', r));
-      c.postMessage('stop');
-      await stopped;
-      await c.terminate();
-    }
+    if (c !== null) await stopCheckpointer(c);
     if (this.db.open) this.db.close();
   }
 

@@ -32,6 +32,14 @@ export async function startCheckpointer(path: string): Promise<Worker> {
   return worker;
 }
 
+/** Stops a checkpointer thread once its current checkpoint, if any, is done. */
+export async function stopCheckpointer(worker: Worker): Promise<void> {
+  const stopped = new Promise((r) => worker.once('message', r));
+  worker.postMessage('stop');
+  await stopped;
+  await worker.terminate();
+}
+
 /** Thrown for a failure inside the writer thread, carrying the original error's name and code. */
 export class WriterError extends Error {
   override name = 'WriterError';
@@ -135,12 +143,7 @@ export class ThreadedSqliteStore implements Store {
   async close(): Promise<void> {
     // The reader and the checkpointer go first, so the writer's final checkpoint can fold the
     // whole WAL back in.
-    if (this.checkpointer) {
-      const stopped = new Promise((r) => this.checkpointer!.once('message', r));
-      this.checkpointer.postMessage('stop');
-      await stopped;
-      await this.checkpointer.terminate();
-    }
+    if (this.checkpointer) await stopCheckpointer(this.checkpointer);
     await this.reader.close();
     if (!this.failed) await this.call('close');
     await this.worker.terminate();
