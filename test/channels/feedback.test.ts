@@ -10,6 +10,7 @@ import { ChannelSettingsStore } from '../../src/channels/channel-settings.ts';
 import { Channels } from '../../src/channels/channels.ts';
 import type { OutboundMessage } from '../../src/channels/outbound.ts';
 import { twilioSignature } from '../../src/http/feedback-routes.ts';
+import { eventually } from '../helpers/eventually.ts';
 import {
   admin,
   basicAuth,
@@ -23,16 +24,6 @@ import {
   WRITE_KEY,
 } from '../helpers/server.ts';
 import { decodeQuotedPrintable, type SmtpPeer, startSmtpPeer } from './peers.ts';
-
-async function eventually<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const v = await probe();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) assert.fail(`${what}: last value ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('channel feedback in the running product', () => {
   let server: InProcessServer;

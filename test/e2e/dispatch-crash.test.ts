@@ -10,24 +10,10 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { type SmtpPeer, startSmtpPeer } from '../channels/peers.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { admin, postTracking, type ServerProcess, spawnServer, tempDir } from '../helpers/server.ts';
 
 const N = 600;
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T> | T,
-  ok: (v: T) => boolean,
-  ms = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) assert.fail(`${what}: last value ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('message dispatch under SIGKILL', () => {
   const dataDir = tempDir();
@@ -93,7 +79,7 @@ describe('message dispatch under SIGKILL', () => {
     }
 
     // Kill it while it is sending.
-    await until(
+    await eventually(
       'sending started',
       () => smtp!.mails.length,
       (n) => n >= 60,
@@ -104,7 +90,7 @@ describe('message dispatch under SIGKILL', () => {
     assert.ok(atKill < N, `killed before the end (${atKill} of ${N} sent)`);
 
     server = await spawnServer(dataDir);
-    await until(
+    await eventually(
       'the outbox settled',
       async () => {
         const st = await admin<{ journeys: { outboxPending: number } }>(server!.url, 'GET', '/api/status');

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { VirtualClock } from '../../src/core/clock.ts';
 import { type HttpPeer, type SmtpPeer, startHttpPeer, startSmtpPeer } from '../channels/peers.ts';
+import { eventually } from '../helpers/eventually.ts';
 import {
   admin,
   findProfile,
@@ -23,16 +24,6 @@ import {
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const T0 = Date.parse('2026-05-12T11:00:00.000Z');
-
-async function eventually<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const v = await probe();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) assert.fail(`${what}: last value ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('electric car: guardrails across channels', () => {
   const clock = new VirtualClock(T0);
@@ -190,6 +181,7 @@ describe('electric car: guardrails across channels', () => {
           (e) => e.event === 'Message Sent' || e.event === 'Message Skipped',
         ).length,
       (k) => k === 30,
+      15_000,
     );
     assert.equal(delivered(), 1, 'one promotional message a day, across channels');
 
@@ -199,6 +191,7 @@ describe('electric car: guardrails across channels', () => {
       'the confirmation arrives',
       async () => smtp.mails.length + sms.received.length + fcm.received.length,
       (k) => k === 2,
+      15_000,
     );
     const confirmation = smtp.mails.find((m) => m.raw.includes('Your test drive'));
     assert.ok(confirmation, 'the confirmation is an e-mail');
@@ -259,6 +252,7 @@ describe('electric car: guardrails across channels', () => {
       'one more offer the next day',
       async () => delivered(),
       (k) => k === before + 1,
+      15_000,
     );
     assert.ok(!smtp.mails.some((m) => m.to.includes('p@example.com')));
   });
@@ -278,12 +272,14 @@ describe('electric car: guardrails across channels', () => {
             e.event === 'Message Skipped' && (e.properties as { reason: string }).reason === 'global_holdout',
         ).length,
       (k) => k === 3,
+      15_000,
     );
     assert.equal(held, 3);
     await eventually(
       'only the confirmation arrives',
       async () => delivered(),
       (k) => k === before + 1,
+      15_000,
     );
     await ok(admin(server.url, 'PUT', '/api/settings/holdout', { percent: 0 }));
   });

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { OutboundMessage } from '../../src/channels/outbound.ts';
 import { VirtualClock } from '../../src/core/clock.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { admin, findProfile, type InProcessServer, postTracking, startApp } from '../helpers/server.ts';
 
 const T0 = Date.parse('2026-05-04T09:00:00.000Z');
@@ -57,15 +58,15 @@ describe('journeys without a deliverer', () => {
       );
       return run.body.outbox;
     };
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      await server.app.journeys.settled();
-      const ana = await findProfile(server.url, 'userId', 'ana');
-      const rows = await outboxOf('ana');
-      if (ana?.traits.welcomed === true && rows.some((r) => r.kind === 'send')) break;
-      assert.ok(Date.now() < deadline, `update not performed: ${JSON.stringify(rows)}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await eventually(
+      'the update performed and the message queued',
+      async () => {
+        await server.app.journeys.settled();
+        const ana = await findProfile(server.url, 'userId', 'ana');
+        return { welcomed: ana?.traits.welcomed, rows: await outboxOf('ana') };
+      },
+      ({ welcomed, rows }) => welcomed === true && rows.some((r) => r.kind === 'send'),
+    );
     // An hour later the messages still wait, never claimed.
     clock.advance(3_600_000);
     await new Promise((r) => setTimeout(r, 100));
@@ -81,14 +82,11 @@ describe('journeys without a deliverer', () => {
         return { status: 'sent', detail: 'accepted' };
       },
     });
-    for (;;) {
-      const sends = await Promise.all(
-        ['ana', 'ben'].map(async (u) => (await outboxOf(u)).find((r) => r.kind === 'send')),
-      );
-      if (sends.every((s) => s?.status === 'sent')) break;
-      assert.ok(Date.now() < deadline, `not sent: ${JSON.stringify(sends)}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await eventually(
+      'both messages sent',
+      () => Promise.all(['ana', 'ben'].map(async (u) => (await outboxOf(u)).find((r) => r.kind === 'send'))),
+      (sends) => sends.every((s) => s?.status === 'sent'),
+    );
     assert.equal(got.length, 2);
     assert.deepEqual(
       got.map((m) => m.template),

@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import type { OutboundMessage } from '../../src/channels/outbound.ts';
 import { VirtualClock } from '../../src/core/clock.ts';
 import type { Deliverer } from '../../src/journeys/dispatcher.ts';
+import { eventually } from '../helpers/eventually.ts';
 import {
   admin,
   findProfile,
@@ -24,16 +25,6 @@ const DAY = 86_400_000;
 const HOUR = 3_600_000;
 const T0 = Date.parse('2026-03-02T10:00:00.000Z');
 const iso = (t: number) => new Date(t).toISOString();
-
-async function eventually<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const v = await probe();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) assert.fail(`${what}: last value ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** A loopback HTTP receiver the deliverer posts each message to, as a webhook would. */
 class Receiver {

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { VirtualClock } from '../../src/core/clock.ts';
+import { eventually } from '../helpers/eventually.ts';
 import {
   ADMIN_TOKEN,
   admin,
@@ -28,16 +29,6 @@ const iso = (t: number) => new Date(t).toISOString();
 
 type SegmentBody = { key: string; definition: unknown; size: number; status: string };
 type Invalid = { error: string; message: string; errors: { path: string; message: string }[] };
-
-async function eventually<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const v = await probe();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) assert.fail(`${what}: last value ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const segmentEvents = (events: StoredEventBody[], key: string) =>
   events
