@@ -15,7 +15,7 @@ import {
   type SendHooks,
   type SendResult,
 } from './sender.ts';
-import { SmtpPool } from './smtp-pool.ts';
+import { POOL_SETTINGS, SmtpPool } from './smtp-pool.ts';
 
 const EMAIL = /^[^\s@<>()]+@[^\s@<>()]+\.[^\s@<>()]+$/;
 
@@ -68,29 +68,10 @@ export class EmailSender implements Sender<'email'> {
   constructor(private readonly tokens: FeedbackTokens) {}
 
   private pool(s: EmailSettings): SmtpPool {
-    const key = JSON.stringify([
-      s.host,
-      s.port,
-      s.secure,
-      s.ignoreTLS,
-      s.rejectUnauthorized,
-      s.user,
-      s.password,
-      s.maxConnections,
-      s.maxMessages,
-    ]);
+    const key = JSON.stringify(POOL_SETTINGS.map((k) => s[k]));
     let p = this.pools.get(key);
     if (p === undefined) {
-      p = new SmtpPool({
-        host: s.host,
-        port: s.port,
-        secure: s.secure,
-        ignoreTLS: s.ignoreTLS,
-        rejectUnauthorized: s.rejectUnauthorized,
-        ...(s.user !== undefined ? { user: s.user, password: s.password ?? '' } : {}),
-        maxConnections: s.maxConnections,
-        maxMessages: s.maxMessages,
-      });
+      p = new SmtpPool(s);
       // Settings changed: the pools for older settings close as their connections come back.
       for (const [k, old] of this.pools) {
         old.close();

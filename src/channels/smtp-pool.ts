@@ -7,20 +7,22 @@
  */
 import type { Readable } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
+import type { EmailSettings } from './channel-settings.ts';
 
-export interface SmtpPoolOptions {
-  readonly host: string;
-  readonly port: number;
-  readonly secure: boolean;
-  readonly ignoreTLS: boolean;
-  readonly rejectUnauthorized: boolean;
-  readonly user?: string;
-  readonly password?: string;
-  /** Connections kept open at most. */
-  readonly maxConnections: number;
-  /** Messages sent on one connection before it is replaced. */
-  readonly maxMessages: number;
-}
+/** The settings that make one pool: connections are shared only while all of them are the same. */
+export const POOL_SETTINGS = [
+  'host',
+  'port',
+  'secure',
+  'ignoreTLS',
+  'rejectUnauthorized',
+  'user',
+  'password',
+  'maxConnections',
+  'maxMessages',
+] as const;
+
+export type SmtpPoolOptions = Pick<EmailSettings, (typeof POOL_SETTINGS)[number]>;
 
 export interface SmtpAnswer {
   readonly accepted: string[];
