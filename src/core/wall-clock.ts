@@ -20,6 +20,8 @@ export interface LocalTime {
   readonly second: number;
   /** `hour * 60 + minute`. */
   readonly minuteOfDay: number;
+  /** 0 = Sunday … 6 = Saturday. */
+  readonly weekday: number;
 }
 
 const formatters = new Map<string, Intl.DateTimeFormat | null>();
@@ -123,6 +125,7 @@ export function localTime(zone: string, t: number): LocalTime {
     minute,
     second: d.getUTCSeconds(),
     minuteOfDay: hour * 60 + minute,
+    weekday: d.getUTCDay(),
   };
 }
 

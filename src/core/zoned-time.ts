@@ -3,24 +3,19 @@
  * Europe/Berlin, across daylight-saving changes. Built on the zone offsets of wall-clock.ts; an
  * unknown zone counts as UTC. Pure: every function takes the instant.
  */
-import { isTimeZone as isKnownZone, utcOffset } from './wall-clock.ts';
+import {
+  isTimeZone as isKnownZone,
+  type LocalTime,
+  utcOffset,
+  localTime as wallClockAt,
+} from './wall-clock.ts';
 
 const known = (tz: string): boolean => tz !== '' && isKnownZone(tz);
 
 /** Whether `tz` is an IANA time zone this runtime knows. */
 export const isTimeZone = (tz: unknown): tz is string => typeof tz === 'string' && known(tz);
 
-export interface LocalTime {
-  readonly year: number;
-  /** 1–12. */
-  readonly month: number;
-  readonly day: number;
-  readonly hour: number;
-  readonly minute: number;
-  readonly second: number;
-  /** 0 = Sunday … 6 = Saturday. */
-  readonly weekday: number;
-}
+export type { LocalTime } from './wall-clock.ts';
 
 /** How far `tz` is ahead of UTC at instant `t`, in ms (0 for a zone this runtime does not know). */
 export function zoneOffset(tz: string, t: number): number {
@@ -29,16 +24,7 @@ export function zoneOffset(tz: string, t: number): number {
 
 /** The wall-clock time at instant `t` in `tz` (UTC when the zone is unknown). */
 export function localTime(tz: string, t: number): LocalTime {
-  const d = new Date(t + zoneOffset(tz, t));
-  return {
-    year: d.getUTCFullYear(),
-    month: d.getUTCMonth() + 1,
-    day: d.getUTCDate(),
-    hour: d.getUTCHours(),
-    minute: d.getUTCMinutes(),
-    second: d.getUTCSeconds(),
-    weekday: d.getUTCDay(),
-  };
+  return wallClockAt(known(tz) ? tz : 'UTC', t);
 }
 
 /**

@@ -2,6 +2,7 @@
  * The world the customers share: the simulated period, local calendars and prices.
  */
 
+import { utcOffset } from '../core/wall-clock.ts';
 import type { Country, Product } from './catalog.ts';
 import {
   CITIES,
@@ -37,7 +38,6 @@ export class World {
   readonly interests = new WeightedTable(INTERESTS, (i) => INTEREST_WEIGHTS[i]);
   private readonly baseWeekday: number;
   private readonly offsets = new Map<string, Int32Array>();
-  private readonly formatters = new Map<string, Intl.DateTimeFormat>();
   private readonly prices = new Map<string, Float64Array>();
   private readonly dates = new Map<number, string>();
 
@@ -108,28 +108,6 @@ export class World {
   }
 
   private computeOffset(timeZone: string, utc: number): number {
-    let format = this.formatters.get(timeZone);
-    if (!format) {
-      format = new Intl.DateTimeFormat('en-US', {
-        timeZone,
-        hourCycle: 'h23',
-        year: 'numeric',
-        month: 'numeric',
-        day: 'numeric',
-        hour: 'numeric',
-        minute: 'numeric',
-      });
-      this.formatters.set(timeZone, format);
-    }
-    const parts: Record<string, number> = {};
-    for (const part of format.formatToParts(new Date(utc))) parts[part.type] = Number(part.value);
-    const local = Date.UTC(
-      parts.year ?? 1970,
-      (parts.month ?? 1) - 1,
-      parts.day ?? 1,
-      parts.hour ?? 0,
-      parts.minute ?? 0,
-    );
-    return Math.round((local - Math.floor(utc / MINUTE) * MINUTE) / MINUTE);
+    return Math.round(utcOffset(timeZone, utc) / MINUTE);
   }
 }
