@@ -2,10 +2,16 @@ import type { Database, Statement } from 'better-sqlite3';
 import { hash53 } from '../../core/hash53.ts';
 import type { TimelineCursor } from '../port.ts';
 import type { EventRow } from '../rows.ts';
+import { MessageFilter } from './message-filter.ts';
 
 type Seq = { seq: number; ts: number };
 type MessageKey = { source_id: string; message_id: string };
 type EventKeys = MessageKey & { profile_id: string; ts: number };
+type TailRow = EventKeys & { seq: number };
+type TailEntry = { profile: number; ts: number; seq: number; message: number };
+
+/** Indexed message hashes read into the filter per step. */
+const FILTER_STEP = 50_000;
 
 /**
  * The SQLite event log and its two indexes — by profile and time, and by (source, message id).
@@ -15,39 +21,70 @@ type EventKeys = MessageKey & { profile_id: string; ts: number };
  * is what limits a durable SQLite log; instead the writer adds the tail (events after
  * `indexed_seq`) to both index tables in one sorted pass, touching each index page once per
  * batch rather than once per event. Index keys are 53-bit hashes, so the tables stay small.
+ * The writer keeps the tail's index entries in memory, so a pass reads nothing back from the log.
  * Readers combine the indexes with a scan of the short tail and verify full ids on the event
- * row, and de-duplication checks the tail in memory — so every answer is exact at every moment.
+ * row, and de-duplication checks the tail in memory and, for indexed messages, a Bloom filter
+ * before the index — so every answer is exact at every moment, and a new message id (the usual
+ * case) costs no lookup.
  */
 export class EventIndex {
   /** (source, messageId) → seq for events in the tail; only the writer keeps it. */
   private readonly tailKeys = new Map<string, number>();
-  private tailSize = 0;
+  /** The tail's index entries, in append order: what the next pass adds to the index tables. */
+  private tail: TailEntry[] = [];
+  /** Message hashes of the indexed events; complete once `filterCursor` is null. */
+  private filter: MessageFilter | null = null;
+  private filterCursor: number | null = null;
   private readonly stmt: ReturnType<typeof prepare>;
 
   constructor(
     db: Database,
     private readonly writer: boolean,
+    /** Indexed message hashes read into the filter per step. */
+    private readonly filterStep = FILTER_STEP,
   ) {
     db.function('profile_hash', { deterministic: true }, (id: unknown) => profileHash(String(id)));
     db.function('message_hash', { deterministic: true }, (source: unknown, message: unknown) =>
       messageHash(String(source), String(message)),
     );
     this.stmt = prepare(db);
-    if (writer) this.reloadTail();
+    if (writer) {
+      this.reloadTail();
+      this.filter = new MessageFilter(Math.ceil(((this.stmt.maxSeq.get() as number | null) ?? 0) * 1.25));
+      this.filterCursor = -1;
+      this.loadFilter();
+    }
   }
 
   /** Events not yet in the index tables. */
   get pending(): number {
-    return this.tailSize;
+    return this.tail.length;
   }
 
-  /** Rebuilds the in-memory tail from the log (at start, and after a rollback). */
+  /** True while the message filter still has indexed hashes to read (see `loadFilter`). */
+  get filterLoading(): boolean {
+    return this.filterCursor !== null;
+  }
+
+  /**
+   * Reads up to `limit` more hashes of the indexed messages into the filter. Until it has read
+   * them all, de-duplication asks the index for every message; a store with a long history reads
+   * them a step at a time between commits.
+   */
+  loadFilter(limit = this.filterStep): void {
+    if (this.filter === null || this.filterCursor === null) return;
+    const hashes = this.stmt.messageHashesAfter.all(this.filterCursor, limit) as number[];
+    for (const h of hashes) this.filter.add(h);
+    this.filterCursor = hashes.length < limit ? null : hashes[hashes.length - 1]!;
+  }
+
+  /** Rebuilds the in-memory tail from the log (at start, and after a rollback or an erasure). */
   reloadTail(): void {
     this.tailKeys.clear();
-    for (const r of this.stmt.tailKeys.iterate(this.indexedSeq()) as Iterable<MessageKey & { seq: number }>) {
-      this.tailKeys.set(key(r.source_id, r.message_id), r.seq);
+    this.tail = [];
+    for (const r of this.stmt.tailKeys.iterate(this.indexedSeq()) as Iterable<TailRow>) {
+      this.appended(r.source_id, r.message_id, r.profile_id, r.ts, r.seq);
     }
-    this.tailSize = this.tailKeys.size;
   }
 
   indexedSeq(): number {
@@ -58,6 +95,8 @@ export class EventIndex {
   seen(sourceId: string, messageId: string): boolean {
     if (this.tailKeys.has(key(sourceId, messageId))) return true;
     const h = messageHash(sourceId, messageId);
+    // A new message id is the usual case: the filter answers it without touching the index.
+    if (this.filter !== null && this.filterCursor === null && !this.filter.mayHave(h)) return false;
     // Almost always no row: one cheap get() answers; only a hit needs the full walk.
     if (this.stmt.firstMessageSeq.get(h) === undefined) return false;
     for (const seq of this.stmt.messageSeqs.iterate(h) as Iterable<number>) {
@@ -68,23 +107,32 @@ export class EventIndex {
   }
 
   /** Records an appended event in the tail. */
-  appended(sourceId: string, messageId: string, seq: number): void {
+  appended(sourceId: string, messageId: string, profileId: string, ts: number, seq: number): void {
     this.tailKeys.set(key(sourceId, messageId), seq);
-    this.tailSize++;
+    this.tail.push({ profile: profileHash(profileId), ts, seq, message: messageHash(sourceId, messageId) });
   }
 
-  /** Moves the whole tail into the index tables, in one transaction the caller opens. */
+  /**
+   * Moves the whole tail into the index tables, in one transaction the caller opens: the entries
+   * are sorted here and handed over as one JSON array per table, so each index page is written
+   * once per pass and nothing is read back from the log.
+   */
   indexTail(): number {
-    const from = this.indexedSeq();
-    const to = this.stmt.maxSeq.get() as number | null;
-    if (to === null || to <= from) return 0;
-    this.stmt.indexProfiles.run(from, to);
-    this.stmt.indexMessages.run(from, to);
-    this.stmt.setIndexedSeq.run(to);
-    const n = this.tailSize;
+    const tail = this.tail;
+    if (tail.length === 0) return 0;
+    tail.sort((a, b) => a.profile - b.profile || a.ts - b.ts || a.seq - b.seq);
+    this.stmt.indexProfiles.run(JSON.stringify(tail.map((e) => [e.profile, e.ts, e.seq])));
+    tail.sort((a, b) => a.message - b.message || a.seq - b.seq);
+    this.stmt.indexMessages.run(JSON.stringify(tail.map((e) => [e.message, e.seq])));
+    let last = 0;
+    for (const e of tail) {
+      if (e.seq > last) last = e.seq;
+      this.filter?.add(e.message);
+    }
+    this.stmt.setIndexedSeq.run(last);
     this.tailKeys.clear();
-    this.tailSize = 0;
-    return n;
+    this.tail = [];
+    return tail.length;
   }
 
   /**
@@ -122,9 +170,9 @@ export class EventIndex {
       if (!r) continue;
       this.stmt.deleteMessage.run(messageHash(r.source_id, r.message_id), seq);
       this.stmt.deleteProfileEvent.run(profileHash(r.profile_id), r.ts, seq);
-      if (this.writer && this.tailKeys.delete(key(r.source_id, r.message_id))) this.tailSize--;
       this.stmt.deleteEvent.run(seq);
     }
+    if (this.writer) this.reloadTail();
   }
 }
 
@@ -139,18 +187,25 @@ function prepare(db: Database) {
     indexedSeq: db.prepare("SELECT value FROM meta WHERE key = 'indexed_seq'").pluck(),
     setIndexedSeq: s<[number]>("UPDATE meta SET value = ? WHERE key = 'indexed_seq'"),
     maxSeq: db.prepare('SELECT max(seq) FROM events').pluck(),
-    tailKeys: s<[number]>('SELECT seq, source_id, message_id FROM events WHERE seq > ?'),
+    tailKeys: s<[number]>(
+      'SELECT seq, source_id, message_id, profile_id, ts FROM events WHERE seq > ? ORDER BY seq',
+    ),
+    messageHashesAfter: db
+      .prepare<[number, number]>(
+        'SELECT message_hash FROM message_ids WHERE message_hash > ? ORDER BY message_hash LIMIT ?',
+      )
+      .pluck(),
     messageSeqs: db.prepare<[number]>('SELECT seq FROM message_ids WHERE message_hash = ?').pluck(),
     firstMessageSeq: db
       .prepare<[number]>('SELECT seq FROM message_ids WHERE message_hash = ? LIMIT 1')
       .pluck(),
-    indexProfiles: s<[number, number]>(
+    // The entries come sorted; json_each hands them over in array order.
+    indexProfiles: s<[string]>(
       `INSERT OR IGNORE INTO profile_events (profile_hash, ts, seq)
-       SELECT profile_hash(profile_id), ts, seq FROM events WHERE seq > ? AND seq <= ? ORDER BY 1, 2, 3`,
+       SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)`,
     ),
-    indexMessages: s<[number, number]>(
-      `INSERT OR IGNORE INTO message_ids (message_hash, seq)
-       SELECT message_hash(source_id, message_id), seq FROM events WHERE seq > ? AND seq <= ? ORDER BY 1, 2`,
+    indexMessages: s<[string]>(
+      `INSERT OR IGNORE INTO message_ids (message_hash, seq) SELECT value ->> 0, value ->> 1 FROM json_each(?)`,
     ),
     indexedBefore: s<[number, number, number, number, number]>(
       `SELECT seq, ts FROM profile_events WHERE profile_hash = ? AND (ts < ? OR (ts = ? AND seq < ?))

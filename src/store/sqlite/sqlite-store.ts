@@ -45,6 +45,8 @@ export interface SqliteOptions {
   readonly readonly?: boolean;
   /** Tail length at which the writer indexes the log at once (otherwise after a short idle). */
   readonly indexBatch?: number;
+  /** Indexed message ids read per step into the de-duplication filter when the store opens. */
+  readonly filterStep?: number;
 }
 
 type ScanRow = {
@@ -58,6 +60,8 @@ type ScanRow = {
 };
 
 const NO_CHANGES = { profiles: [], merges: [], traits: [] };
+const EVENT_COLUMNS = 10;
+const EVENTS_PER_INSERT = 32;
 
 type SourceRow = { id: string; workspace_id: string; name: string; created_at: number };
 const toSource = (r: SourceRow): SourceRecord => ({
@@ -114,7 +118,7 @@ export class SqliteStore implements Store {
     this.db.pragma('wal_autocheckpoint = 10000');
     this.migrateSync();
     this.stmt = this.prepare();
-    this.index = new EventIndex(this.db, true);
+    this.index = new EventIndex(this.db, true, options.filterStep);
     this.indexBatch = options.indexBatch ?? 50_000;
     // Sequence numbers only grow, even after erasure deleted the newest events: readers follow the
     // log by position (journeys, segment recomputes), so a number must never be given out twice.
@@ -122,6 +126,20 @@ export class SqliteStore implements Store {
     const floor = this.db.prepare("SELECT value FROM meta WHERE key = 'seq_floor'").pluck().get() as number;
     const max = (this.db.prepare('SELECT max(seq) FROM events').pluck().get() as number | null) ?? 0;
     this.nextSeq = Math.max(floor, max) + 1;
+    this.loadMessageFilter();
+  }
+
+  /** Reads the index's message filter a step at a time, between commits, until it is complete. */
+  private loadMessageFilter(): void {
+    if (!this.index.filterLoading) return;
+    const timer = setTimeout(() => {
+      void this.writes.run(async () => {
+        if (!this.db.open) return;
+        this.index.loadFilter();
+        this.loadMessageFilter();
+      });
+    }, 5);
+    timer.unref();
   }
 
   /** The sequence number the next appended event gets (the single writer hands them out). */
@@ -220,11 +238,6 @@ export class SqliteStore implements Store {
       ),
       linkGroup: db.prepare(
         'INSERT OR IGNORE INTO profile_groups (profile_id, group_id, workspace_id) VALUES (?, ?, ?)',
-      ),
-      insertEvent: db.prepare(
-        `INSERT INTO events
-           (seq, workspace_id, source_id, message_id, profile_id, type, name, ts, received_at, body)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       profile: db.prepare<[string, string], ProfileRow>(
         'SELECT id, traits, consent, created_at, updated_at FROM profiles WHERE id = ? AND workspace_id = ?',
@@ -352,6 +365,7 @@ export class SqliteStore implements Store {
         const collector = withChanges ? new ChangeCollector() : undefined;
         const outcomes = await applyEvents(this.tx, groups, identity, this.onRefused, collector);
         const changes = collector ? await collector.finish(this.tx) : NO_CHANGES;
+        this.flushEvents();
         this.db.exec('COMMIT');
         this.scheduleIndex();
         return { outcomes, changes };
@@ -363,6 +377,7 @@ export class SqliteStore implements Store {
   }
 
   private rollback(): void {
+    this.eventRows = [];
     if (this.db.inTransaction) this.db.exec('ROLLBACK');
     // The caches may hold entries written by the rolled-back transaction.
     this.owners.clear();
@@ -508,7 +523,8 @@ export class SqliteStore implements Store {
     insertEvent: async (ev, profile) => {
       if (this.index.seen(ev.sourceId, ev.messageId)) return false;
       const seq = this.nextSeq++;
-      this.stmt.insertEvent.run(
+      const rows = this.eventRows;
+      rows.push(
         seq,
         ev.workspaceId,
         ev.sourceId,
@@ -520,10 +536,32 @@ export class SqliteStore implements Store {
         ev.receivedAt,
         ev.bodyJson,
       );
-      this.index.appended(ev.sourceId, ev.messageId, seq);
+      if (rows.length === EVENT_COLUMNS * EVENTS_PER_INSERT) this.flushEvents();
+      this.index.appended(ev.sourceId, ev.messageId, profile, ev.timestamp, seq);
       return true;
     },
   };
+
+  /**
+   * Event rows waiting for their INSERT: appended rows go in groups of `EVENTS_PER_INSERT`, one
+   * statement each, which costs far less per row than a statement per event. Nothing in an append
+   * reads the log (de-duplication asks the index's tail), and the rest is flushed before COMMIT.
+   */
+  private eventRows: unknown[] = [];
+  private insertEvents: Database.Statement[] = [];
+
+  private flushEvents(): void {
+    const rows = this.eventRows;
+    if (rows.length === 0) return;
+    const n = rows.length / EVENT_COLUMNS;
+    this.insertEvents[n] ??= this.db.prepare(
+      `INSERT INTO events
+         (seq, workspace_id, source_id, message_id, profile_id, type, name, ts, received_at, body)
+       VALUES ${Array(n).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+    );
+    this.eventRows = [];
+    this.insertEvents[n].run(rows);
+  }
 
   private resolveId(ws: WorkspaceId, id: ProfileId): ProfileRow | null {
     const row = this.stmt.profile.get(id, ws);
