@@ -43,10 +43,6 @@ export class EventIndex {
     /** Indexed message hashes read into the filter per step. */
     private readonly filterStep = FILTER_STEP,
   ) {
-    db.function('profile_hash', { deterministic: true }, (id: unknown) => profileHash(String(id)));
-    db.function('message_hash', { deterministic: true }, (source: unknown, message: unknown) =>
-      messageHash(String(source), String(message)),
-    );
     this.stmt = prepare(db);
     if (writer) {
       this.reloadTail();
@@ -114,16 +110,24 @@ export class EventIndex {
 
   /**
    * Moves the whole tail into the index tables, in one transaction the caller opens: the entries
-   * are sorted here and handed over as one JSON array per table, so each index page is written
-   * once per pass and nothing is read back from the log.
+   * are sorted here and inserted many to a statement, so each index page is written once per pass
+   * and nothing is read back from the log.
    */
   indexTail(): number {
     const tail = this.tail;
     if (tail.length === 0) return 0;
-    tail.sort((a, b) => a.profile - b.profile || a.ts - b.ts || a.seq - b.seq);
-    this.stmt.indexProfiles.run(JSON.stringify(tail.map((e) => [e.profile, e.ts, e.seq])));
-    tail.sort((a, b) => a.message - b.message || a.seq - b.seq);
-    this.stmt.indexMessages.run(JSON.stringify(tail.map((e) => [e.message, e.seq])));
+    const profiles = new Rows(this.stmt.indexProfiles, this.stmt.indexProfile, 3);
+    for (const i of orderBy(tail, (e) => e.profile)) {
+      const e = tail[i]!;
+      profiles.add(e.profile, e.ts, e.seq);
+    }
+    profiles.flush();
+    const messages = new Rows(this.stmt.indexMessages, this.stmt.indexMessage, 2);
+    for (const i of orderBy(tail, (e) => e.message)) {
+      const e = tail[i]!;
+      messages.add(e.message, e.seq);
+    }
+    messages.flush();
     let last = 0;
     for (const e of tail) {
       if (e.seq > last) last = e.seq;
@@ -176,10 +180,63 @@ export class EventIndex {
   }
 }
 
+/**
+ * The positions of `entries` in the order of their 53-bit hash's top 32 bits: close enough to
+ * sorted for each index page to be written once per pass (the B-tree places every row exactly),
+ * and sorted natively, as numbers that carry the position in their low bits.
+ */
+function orderBy<T>(entries: readonly T[], hash: (e: T) => number): Uint32Array {
+  const n = entries.length;
+  if (n >= POSITIONS) {
+    const order = Uint32Array.from(entries.keys());
+    return order.sort((a, b) => hash(entries[a]!) - hash(entries[b]!));
+  }
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) keys[i] = Math.floor(hash(entries[i]!) / POSITIONS) * POSITIONS + i;
+  keys.sort();
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = keys[i]! % POSITIONS;
+  return order;
+}
+/** 2^21: positions below it fit beside a hash's top 32 bits in one exact number. */
+const POSITIONS = 2_097_152;
+
+/** Index rows inserted `ROWS_PER_INSERT` to a statement (binding numbers, never formatting them). */
+const ROWS_PER_INSERT = 100;
+class Rows {
+  private values: number[] = [];
+  constructor(
+    private readonly many: Statement<unknown[]>,
+    private readonly one: Statement<unknown[]>,
+    private readonly width: number,
+  ) {}
+
+  add(...row: number[]): void {
+    for (const v of row) this.values.push(v);
+    if (this.values.length === this.width * ROWS_PER_INSERT) {
+      this.many.run(this.values);
+      this.values = [];
+    }
+  }
+
+  flush(): void {
+    for (let i = 0; i < this.values.length; i += this.width) {
+      this.one.run(this.values.slice(i, i + this.width));
+    }
+    this.values = [];
+  }
+}
+
 const key = (sourceId: string, messageId: string) => `${sourceId}\u0000${messageId}`;
 const profileHash = (id: string): number => hash53(id);
 // Source ids are generated without spaces, so the space keeps (source, message) pairs distinct.
 const messageHash = (sourceId: string, messageId: string): number => hash53(`${sourceId} ${messageId}`);
+
+/** `(?, ?), (?, ?), …`: `rows` groups of `width` parameters. */
+const values = (width: number, rows: number): string =>
+  Array(rows)
+    .fill(`(${Array(width).fill('?').join(', ')})`)
+    .join(', ');
 
 function prepare(db: Database) {
   const s = <T extends unknown[]>(sql: string): Statement<T> => db.prepare<T>(sql);
@@ -199,14 +256,16 @@ function prepare(db: Database) {
     firstMessageSeq: db
       .prepare<[number]>('SELECT seq FROM message_ids WHERE message_hash = ? LIMIT 1')
       .pluck(),
-    // The entries come sorted; json_each hands them over in array order.
-    indexProfiles: s<[string]>(
-      `INSERT OR IGNORE INTO profile_events (profile_hash, ts, seq)
-       SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)`,
+    indexProfiles: s<unknown[]>(
+      `INSERT OR IGNORE INTO profile_events (profile_hash, ts, seq) VALUES ${values(3, ROWS_PER_INSERT)}`,
     ),
-    indexMessages: s<[string]>(
-      `INSERT OR IGNORE INTO message_ids (message_hash, seq) SELECT value ->> 0, value ->> 1 FROM json_each(?)`,
+    indexProfile: s<unknown[]>(
+      'INSERT OR IGNORE INTO profile_events (profile_hash, ts, seq) VALUES (?, ?, ?)',
     ),
+    indexMessages: s<unknown[]>(
+      `INSERT OR IGNORE INTO message_ids (message_hash, seq) VALUES ${values(2, ROWS_PER_INSERT)}`,
+    ),
+    indexMessage: s<unknown[]>('INSERT OR IGNORE INTO message_ids (message_hash, seq) VALUES (?, ?)'),
     indexedBefore: s<[number, number, number, number, number]>(
       `SELECT seq, ts FROM profile_events WHERE profile_hash = ? AND (ts < ? OR (ts = ? AND seq < ?))
        ORDER BY ts DESC, seq DESC LIMIT ?`,
