@@ -30,8 +30,11 @@ const track = (messageId: string, user: string) =>
     newMessageId: randomUUID,
   });
 
+/** Each message id belongs to one of 50 people, whatever commit carries it. */
+const personOf = (messageId: string): string => `u-${hash53(messageId) % 50}`;
+
 async function append(store: SqliteStore, ids: readonly string[]) {
-  const [outcome] = await store.appendEvents([ids.map((id, i) => track(id, `u-${i % 50}`))], identity);
+  const [outcome] = await store.appendEvents([ids.map((id) => track(id, personOf(id)))], identity);
   return outcome!;
 }
 
@@ -67,6 +70,44 @@ test('a message id is stored once, whether its first copy is in the tail, the in
   assert.deepEqual(await append(store, [...first, 'new-4']), { stored: 1, duplicates: 3_000 });
   const counts = await store.counts(ws);
   assert.equal(counts.events, 3_000 + 2 + 1 + 1);
+  await store.close();
+});
+
+test('an index pass carried by the commits keeps every answer exact while it runs, and completes', async () => {
+  const path = join(dir, 'stepped.db');
+  // A pass begins at 1,000 unindexed events and is spread over the commits that follow.
+  const store = new SqliteStore({ path, indexBatch: 1_000 });
+  await store.ensureWorkspace(ws, 'index');
+  const indexedSeq = () => (store as unknown as { index: { indexedSeq(): number } }).index.indexedSeq();
+  const sent: string[] = [];
+  let advanced = 0;
+  let last = indexedSeq();
+  for (let commit = 0; commit < 60; commit++) {
+    const ids = Array.from({ length: 100 }, (_, i) => `s-${commit}-${i}`);
+    // Every commit also retries ten earlier messages: whichever part of the index holds them.
+    const retries = sent.filter((_, i) => i % 97 === commit % 97).slice(0, 10);
+    assert.deepEqual(await append(store, [...retries, ...ids]), { stored: 100, duplicates: retries.length });
+    sent.push(...ids);
+    if (indexedSeq() > last) advanced++;
+    last = indexedSeq();
+    // The timeline of one person is complete and in order at every step.
+    const person = personOf('s-0-0');
+    const p = await store.findProfile(ws, 'user_id', person);
+    assert.ok(p);
+    const page = await store.listEvents(ws, p.id, 10_000, null);
+    assert.deepEqual(
+      page.events.map((e) => e.messageId).sort(),
+      sent.filter((id) => personOf(id) === person).sort(),
+    );
+    const seqs = page.events.map((e) => e.seq);
+    assert.deepEqual(
+      seqs,
+      [...seqs].sort((a, b) => b - a),
+    );
+  }
+  assert.ok(advanced >= 3, `the index advanced in ${advanced} commits`);
+  assert.ok(indexedSeq() > 4_000, `indexed up to ${indexedSeq()}`);
+  assert.equal((await store.counts(ws)).events, 6_000);
   await store.close();
 });
 

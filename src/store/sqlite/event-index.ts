@@ -8,7 +8,16 @@ type Seq = { seq: number; ts: number };
 type MessageKey = { source_id: string; message_id: string };
 type EventKeys = MessageKey & { profile_id: string; ts: number };
 type TailRow = EventKeys & { seq: number };
-type TailEntry = { profile: number; ts: number; seq: number; message: number };
+type TailEntry = { key: string; profile: number; ts: number; seq: number; message: number };
+/** A pass in progress: its entries, their order in each table, and how far each table got. */
+type Pass = {
+  entries: TailEntry[];
+  byProfile: Uint32Array;
+  byMessage: Uint32Array;
+  profiles: number;
+  messages: number;
+  lastSeq: number;
+};
 
 /** Indexed message hashes read into the filter per step. */
 const FILTER_STEP = 50_000;
@@ -32,6 +41,8 @@ export class EventIndex {
   private readonly tailKeys = new Map<string, number>();
   /** The tail's index entries, in append order: what the next pass adds to the index tables. */
   private tail: TailEntry[] = [];
+  /** The pass in progress: older entries than the tail's, being indexed a step at a time. */
+  private pass: Pass | null = null;
   /** Message hashes of the indexed events; complete once `filterCursor` is null. */
   private filter: MessageFilter | null = null;
   private filterCursor: number | null = null;
@@ -52,9 +63,19 @@ export class EventIndex {
     }
   }
 
-  /** Events not yet in the index tables. */
+  /** Events not yet in the index tables: the pass in progress and the tail after it. */
   get pending(): number {
+    return this.tail.length + (this.pass?.entries.length ?? 0);
+  }
+
+  /** Events appended since the pass in progress began (all unindexed ones when there is none). */
+  get accumulated(): number {
     return this.tail.length;
+  }
+
+  /** Entries of the pass in progress, or 0. */
+  get passing(): number {
+    return this.pass?.entries.length ?? 0;
   }
 
   /** True while the message filter still has indexed hashes to read (see `loadFilter`). */
@@ -78,6 +99,8 @@ export class EventIndex {
   reloadTail(): void {
     this.tailKeys.clear();
     this.tail = [];
+    // A pass cut short starts again: rows it had inserted are inserted again, and ignored.
+    this.pass = null;
     for (const r of this.stmt.tailKeys.iterate(this.indexedSeq()) as Iterable<TailRow>) {
       this.appended(r.source_id, r.message_id, r.profile_id, r.ts, r.seq);
     }
@@ -104,39 +127,80 @@ export class EventIndex {
 
   /** Records an appended event in the tail. */
   appended(sourceId: string, messageId: string, profileId: string, ts: number, seq: number): void {
-    this.tailKeys.set(key(sourceId, messageId), seq);
-    this.tail.push({ profile: profileHash(profileId), ts, seq, message: messageHash(sourceId, messageId) });
+    const k = key(sourceId, messageId);
+    this.tailKeys.set(k, seq);
+    this.tail.push({
+      key: k,
+      profile: profileHash(profileId),
+      ts,
+      seq,
+      message: messageHash(sourceId, messageId),
+    });
   }
 
   /**
-   * Moves the whole tail into the index tables, in one transaction the caller opens: the entries
-   * are sorted here and inserted many to a statement, so each index page is written once per pass
-   * and nothing is read back from the log.
+   * Makes the tail the next pass: its entries are sorted once, by each table's key, and then
+   * inserted a key range at a time by `step`, so each index page is still written once per pass,
+   * but the work rides along with the commits instead of stalling them. New appends form the next
+   * tail meanwhile.
    */
-  indexTail(): number {
-    const tail = this.tail;
-    if (tail.length === 0) return 0;
+  startPass(): void {
+    if (this.pass !== null || this.tail.length === 0) return;
+    const entries = this.tail;
+    this.tail = [];
+    let lastSeq = 0;
+    for (const e of entries) if (e.seq > lastSeq) lastSeq = e.seq;
+    this.pass = {
+      entries,
+      byProfile: orderBy(entries, (e) => e.profile),
+      byMessage: orderBy(entries, (e) => e.message),
+      profiles: 0,
+      messages: 0,
+      lastSeq,
+    };
+  }
+
+  /**
+   * Inserts up to `budget` more entries of the pass into each index table, inside the caller's
+   * transaction. When the pass is done, `indexed_seq` moves past it, in the same transaction.
+   */
+  step(budget: number): void {
+    const pass = this.pass;
+    if (pass === null) return;
+    const { entries } = pass;
     const profiles = new Rows(this.stmt.indexProfiles, this.stmt.indexProfile, 3);
-    for (const i of orderBy(tail, (e) => e.profile)) {
-      const e = tail[i]!;
+    const pEnd = Math.min(entries.length, pass.profiles + budget);
+    for (let i = pass.profiles; i < pEnd; i++) {
+      const e = entries[pass.byProfile[i]!]!;
       profiles.add(e.profile, e.ts, e.seq);
     }
     profiles.flush();
+    pass.profiles = pEnd;
     const messages = new Rows(this.stmt.indexMessages, this.stmt.indexMessage, 2);
-    for (const i of orderBy(tail, (e) => e.message)) {
-      const e = tail[i]!;
+    const mEnd = Math.min(entries.length, pass.messages + budget);
+    for (let i = pass.messages; i < mEnd; i++) {
+      const e = entries[pass.byMessage[i]!]!;
       messages.add(e.message, e.seq);
     }
     messages.flush();
-    let last = 0;
-    for (const e of tail) {
-      if (e.seq > last) last = e.seq;
+    pass.messages = mEnd;
+    if (pEnd < entries.length || mEnd < entries.length) return;
+    this.stmt.setIndexedSeq.run(pass.lastSeq);
+    for (const e of entries) {
       this.filter?.add(e.message);
+      this.tailKeys.delete(e.key);
     }
-    this.stmt.setIndexedSeq.run(last);
-    this.tailKeys.clear();
-    this.tail = [];
-    return tail.length;
+    this.pass = null;
+  }
+
+  /** Indexes everything not yet indexed now, in one transaction the caller opens. */
+  indexTail(): number {
+    const n = this.pending;
+    this.startPass();
+    this.step(Number.POSITIVE_INFINITY);
+    this.startPass();
+    this.step(Number.POSITIVE_INFINITY);
+    return n;
   }
 
   /**

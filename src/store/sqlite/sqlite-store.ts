@@ -43,7 +43,7 @@ export interface SqliteOptions {
   readonly cacheSize?: number;
   /** Open for reading only, beside a writer in another thread (WAL lets both work at once). */
   readonly readonly?: boolean;
-  /** Tail length at which the writer indexes the log at once (otherwise after a short idle). */
+  /** Tail length at which an index pass begins, carried by the next commits (or sooner, when appends pause). */
   readonly indexBatch?: number;
   /** Indexed message ids read per step into the de-duplication filter when the store opens. */
   readonly filterStep?: number;
@@ -62,6 +62,8 @@ type ScanRow = {
 const NO_CHANGES = { profiles: [], merges: [], traits: [] };
 const EVENT_COLUMNS = 10;
 const EVENTS_PER_INSERT = 32;
+/** Fewest index entries per table a commit carries while a pass is in progress. */
+const MIN_INDEX_STEP = 256;
 
 type SourceRow = { id: string; workspace_id: string; name: string; created_at: number };
 const toSource = (r: SourceRow): SourceRecord => ({
@@ -90,7 +92,6 @@ export class SqliteStore implements Store {
   private readonly stmt: ReturnType<SqliteStore['prepare']>;
   private readonly index: EventIndex;
   private readonly indexBatch: number;
-  private indexQueued = false;
   private indexTimer: NodeJS.Timeout | null = null;
 
   constructor(options: SqliteOptions) {
@@ -366,6 +367,7 @@ export class SqliteStore implements Store {
         const outcomes = await applyEvents(this.tx, groups, identity, this.onRefused, collector);
         const changes = collector ? await collector.finish(this.tx) : NO_CHANGES;
         this.flushEvents();
+        this.indexStep(outcomes.reduce((n, o) => n + o.stored, 0));
         this.db.exec('COMMIT');
         this.scheduleIndex();
         return { outcomes, changes };
@@ -386,25 +388,27 @@ export class SqliteStore implements Store {
     this.index.reloadTail();
   }
 
-  /** Indexes the log's tail: at once when it is long, otherwise once appends pause. */
+  /**
+   * Carries a share of the index pass in the commit being written, in proportion to the events it
+   * appends, so that a pass is done by the time the next tail has grown to `indexBatch`: the
+   * index costs each commit a little instead of stalling one in every few hundred.
+   */
+  private indexStep(appended: number): void {
+    if (this.index.passing === 0 && this.index.accumulated >= this.indexBatch) this.index.startPass();
+    const size = this.index.passing;
+    if (size === 0) return;
+    this.index.step(Math.max(MIN_INDEX_STEP, Math.ceil((size * appended * 1.25) / this.indexBatch)));
+  }
+
+  /** Indexes whatever is left once appends pause for a moment. */
   private scheduleIndex(): void {
-    if (this.index.pending >= this.indexBatch) {
-      if (this.indexQueued) return;
-      this.indexQueued = true;
-      void this.writes.run(async () => {
-        this.indexQueued = false;
-        this.indexNow();
-      });
-    } else if (this.index.pending > 0) {
-      // Debounced: under a steady load the tail grows to a full batch (cheaper per event);
-      // a pause of 250 ms indexes whatever is there.
-      if (this.indexTimer !== null) clearTimeout(this.indexTimer);
-      this.indexTimer = setTimeout(() => {
-        this.indexTimer = null;
-        void this.writes.run(async () => this.indexNow());
-      }, 250);
-      this.indexTimer.unref();
-    }
+    if (this.index.pending === 0) return;
+    if (this.indexTimer !== null) clearTimeout(this.indexTimer);
+    this.indexTimer = setTimeout(() => {
+      this.indexTimer = null;
+      void this.writes.run(async () => this.indexNow());
+    }, 250);
+    this.indexTimer.unref();
   }
 
   /** Moves the whole unindexed tail into the index tables now. */
