@@ -28,8 +28,28 @@ const CHECKS = Object.fromEntries(
 const ISO_8601 =
   /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
 
+/**
+ * The last two answers of `parseTimestamp`: a message's timestamp is parsed when it is validated
+ * and again when it is normalised, with the batch's `sentAt` in between.
+ */
+let lastText = '';
+let lastValue: number | null = null;
+let previousText = '';
+let previousValue: number | null = null;
+
 /** Parses an ISO 8601 timestamp to ms since the epoch; null when it is not one (or no such day). */
 export function parseTimestamp(s: string): number | null {
+  if (s === lastText) return lastValue;
+  if (s === previousText) return previousValue;
+  const value = parseIso(s);
+  previousText = lastText;
+  previousValue = lastValue;
+  lastText = s;
+  lastValue = value;
+  return value;
+}
+
+function parseIso(s: string): number | null {
   if (!ISO_8601.test(s)) return null;
   const ms = Date.parse(s);
   if (!Number.isFinite(ms)) return null;

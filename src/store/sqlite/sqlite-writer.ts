@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import type { NormalizedEvent } from '../../core/event.ts';
 import type { WorkspaceId } from '../../core/ids.ts';
 import type { IdentityConfig } from '../port.ts';
+import { fromWire, type WireEvent } from './event-wire.ts';
 import { SqliteStore } from './sqlite-store.ts';
 
 /** Messages between the main thread and the SQLite writer thread. */
@@ -9,7 +9,7 @@ export type WriterRequest =
   | {
       id: number;
       op: 'appendEvents';
-      groups: NormalizedEvent[][];
+      groups: WireEvent[][];
       identities: Record<string, IdentityConfig>;
       withChanges: boolean;
     }
@@ -55,7 +55,7 @@ port.on('message', async (req: WriterRequest) => {
     let result: unknown;
     if (req.op === 'appendEvents') {
       const appended = await store.append(
-        req.groups,
+        fromWire(req.groups),
         (ws: WorkspaceId) => {
           const cfg = req.identities[ws];
           if (!cfg) throw new Error(`no identity configuration for workspace ${ws}`);

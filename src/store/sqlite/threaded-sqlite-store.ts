@@ -16,6 +16,7 @@ import type {
   Store,
   TimelineCursor,
 } from '../port.ts';
+import { toWire } from './event-wire.ts';
 import { SqliteStore } from './sqlite-store.ts';
 import type { WriterReply, WriterRequest } from './sqlite-writer.ts';
 
@@ -193,7 +194,7 @@ export class ThreadedSqliteStore implements Store {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.send({ op: 'appendEvents', groups: groups as NormalizedEvent[][], identities, withChanges });
+    return this.send({ op: 'appendEvents', groups: toWire(groups), identities, withChanges });
   }
 
   maxSeq(ws: WorkspaceId): Promise<number> {
