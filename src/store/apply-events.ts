@@ -13,7 +13,10 @@ export type TraitColumn = 'traits' | 'consent';
  * their own SQL, so the identity and trait rules live in one place: `applyEvents` below.
  */
 export interface AppendTx {
-  ownerOf(ws: WorkspaceId, id: Identifier): Promise<OwnerRef | null>;
+  /** The profile that owns the identifier, following merges; null when none does. */
+  ownerOf(ws: WorkspaceId, id: Identifier): Promise<ProfileId | null>;
+  /** The user ids a profile holds (asked only when an event's identifiers need a decision). */
+  userIdsOf(profile: ProfileId): Promise<readonly string[]>;
   createProfile(ws: WorkspaceId, at: number): Promise<ProfileId>;
   attach(ws: WorkspaceId, profile: ProfileId, id: Identifier, at: number): Promise<void>;
   /** Moves identifiers, events and groups of `from` to `into`, deletes `from`, records the merge. */
@@ -137,16 +140,16 @@ export async function resolveProfile(
 ): Promise<ProfileId> {
   const ws = ev.workspaceId;
   const ids = await identifiersOf(tx, ev, cfg);
-  const found: (OwnerRef | null)[] = [];
+  const found: (ProfileId | null)[] = [];
   for (const id of ids) found.push(await tx.ownerOf(ws, id));
   // The usual case: every identifier is known and points at one profile; nothing to decide.
   const first = found[0];
-  if (first && found.every((o) => o !== null && o.id === first.id)) return first.id;
+  if (first && found.every((o) => o === first)) return first;
   const owners = new Map<string, OwnerRef>();
-  ids.forEach((id, i) => {
+  for (const [i, id] of ids.entries()) {
     const owner = found[i];
-    if (owner) owners.set(identifierKey(id), owner);
-  });
+    if (owner) owners.set(identifierKey(id), { id: owner, userIds: await tx.userIdsOf(owner) });
+  }
   const plan = planIdentity(ids, owners, cfg);
   if (plan.refused.length > 0) onRefused?.(ws, plan.refused);
   const at = ev.receivedAt;

@@ -1,5 +1,4 @@
 import type { JsonObject, NormalizedEvent } from '../../core/event.ts';
-import type { OwnerRef } from '../../core/identity.ts';
 import { asProfileId, type ProfileId, type WorkspaceId } from '../../core/ids.ts';
 import type { Identifier } from '../../core/profile.ts';
 import { applyTraits, EMPTY_TRAITS, type VersionedTraits } from '../../core/traits.ts';
@@ -233,7 +232,7 @@ export class PgAppend implements AppendTx {
     return state;
   }
 
-  private async userIdsOf(profile: ProfileId): Promise<readonly string[]> {
+  async userIdsOf(profile: ProfileId): Promise<readonly string[]> {
     const cached = this.userIds.get(profile);
     if (cached !== undefined) return cached;
     const { rows } = await run<{ user_ids: string[] }>(this.db, 'userIds', [profile]);
@@ -242,7 +241,7 @@ export class PgAppend implements AppendTx {
     return ids;
   }
 
-  async ownerOf(ws: WorkspaceId, id: Identifier): Promise<OwnerRef | null> {
+  async ownerOf(ws: WorkspaceId, id: Identifier): Promise<ProfileId | null> {
     const key = ownerKey(ws, id.kind, id.value);
     const pending = this.pending.get(key);
     if (pending !== undefined) await pending;
@@ -261,9 +260,7 @@ export class PgAppend implements AppendTx {
       if (row !== undefined && owner !== null && !this.userIds.has(owner))
         this.userIds.set(owner, row.user_ids);
     }
-    if (owner === null) return null;
-    const profile = this.resolve(owner);
-    return { id: profile, userIds: this.userIds.get(profile) ?? (await this.userIdsOf(profile)) };
+    return owner === null ? null : this.resolve(owner);
   }
 
   async createProfile(ws: WorkspaceId, at: number): Promise<ProfileId> {

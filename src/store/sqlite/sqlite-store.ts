@@ -3,7 +3,6 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { NormalizedEvent } from '../../core/event.ts';
-import type { OwnerRef } from '../../core/identity.ts';
 import { asProfileId, asSourceId, asWorkspaceId, type ProfileId, type WorkspaceId } from '../../core/ids.ts';
 import type { Identifier, Profile } from '../../core/profile.ts';
 import { applyTraits, type VersionedTraits } from '../../core/traits.ts';
@@ -84,7 +83,6 @@ export class SqliteStore implements Store {
   private readonly writes = new Serial();
   private readonly owners = new Map<string, ProfileId>();
   private readonly userIds = new Map<ProfileId, string[]>();
-  private readonly refs = new Map<ProfileId, OwnerRef>();
   /** Profiles created by the transaction in progress, with their creation time. */
   private readonly created = new Map<ProfileId, number>();
   private readonly cacheSize: number;
@@ -384,7 +382,6 @@ export class SqliteStore implements Store {
     // The caches may hold entries written by the rolled-back transaction.
     this.owners.clear();
     this.userIds.clear();
-    this.refs.clear();
     this.index.reloadTail();
   }
 
@@ -426,17 +423,6 @@ export class SqliteStore implements Store {
     this.owners.set(key, profile);
   }
 
-  /** One OwnerRef per profile while its user ids are unchanged, so hot lookups allocate nothing. */
-  private ownerRef(profile: ProfileId): OwnerRef {
-    const userIds = this.userIdsOf(profile);
-    const cached = this.refs.get(profile);
-    if (cached !== undefined && cached.userIds === userIds) return cached;
-    const ref = { id: profile, userIds };
-    if (this.refs.size >= this.cacheSize) this.refs.clear();
-    this.refs.set(profile, ref);
-    return ref;
-  }
-
   private userIdsOf(profile: ProfileId): string[] {
     const cached = this.userIds.get(profile);
     if (cached !== undefined) return cached;
@@ -449,11 +435,10 @@ export class SqliteStore implements Store {
   private forgetProfile(profile: ProfileId, identifiers: readonly IdentifierRow[], ws: string): void {
     for (const r of identifiers) this.owners.delete(this.ownerKey(ws, r.kind, r.value));
     this.userIds.delete(profile);
-    this.refs.delete(profile);
   }
 
   private readonly tx: AppendTx = {
-    ownerOf: async (ws: WorkspaceId, id: Identifier): Promise<OwnerRef | null> => {
+    ownerOf: async (ws: WorkspaceId, id: Identifier): Promise<ProfileId | null> => {
       const key = this.ownerKey(ws, id.kind, id.value);
       let profile = this.owners.get(key);
       if (profile === undefined) {
@@ -462,8 +447,9 @@ export class SqliteStore implements Store {
         profile = asProfileId(row.profile_id);
         this.remember(key, profile);
       }
-      return this.ownerRef(profile);
+      return profile;
     },
+    userIdsOf: async (profile) => this.userIdsOf(profile),
     createProfile: async (ws, at) => {
       const id = asProfileId(uuid7(at));
       this.stmt.insertProfile.run(id, ws, at, at);
