@@ -43,6 +43,11 @@ export class EventIndex {
   private tail: TailEntry[] = [];
   /** The pass in progress: older entries than the tail's, being indexed a step at a time. */
   private pass: Pass | null = null;
+  /** The message `seen` last checked, with its tail key and hash (fields, not an object per event). */
+  private checkedSource = '';
+  private checkedMessage = '';
+  private checkedKey = '';
+  private checkedHash = 0;
   /** Message hashes of the indexed events; complete once `filterCursor` is null. */
   private filter: MessageFilter | null = null;
   private filterCursor: number | null = null;
@@ -112,8 +117,14 @@ export class EventIndex {
 
   /** True when this source already stored this message id. */
   seen(sourceId: string, messageId: string): boolean {
-    if (this.tailKeys.has(key(sourceId, messageId))) return true;
+    const k = key(sourceId, messageId);
     const h = messageHash(sourceId, messageId);
+    // `appended` follows for a new message: it takes the key and hash made here.
+    this.checkedSource = sourceId;
+    this.checkedMessage = messageId;
+    this.checkedKey = k;
+    this.checkedHash = h;
+    if (this.tailKeys.has(k)) return true;
     // A new message id is the usual case: the filter answers it without touching the index.
     if (this.filter !== null && this.filterCursor === null && !this.filter.mayHave(h)) return false;
     // Almost always no row: one cheap get() answers; only a hit needs the full walk.
@@ -127,14 +138,15 @@ export class EventIndex {
 
   /** Records an appended event in the tail. */
   appended(sourceId: string, messageId: string, profileId: string, ts: number, seq: number): void {
-    const k = key(sourceId, messageId);
+    const same = sourceId === this.checkedSource && messageId === this.checkedMessage;
+    const k = same ? this.checkedKey : key(sourceId, messageId);
     this.tailKeys.set(k, seq);
     this.tail.push({
       key: k,
       profile: profileHash(profileId),
       ts,
       seq,
-      message: messageHash(sourceId, messageId),
+      message: same ? this.checkedHash : messageHash(sourceId, messageId),
     });
   }
 
@@ -168,23 +180,20 @@ export class EventIndex {
     const pass = this.pass;
     if (pass === null) return;
     const { entries } = pass;
+    /** Inserts the entries at positions `from` up to `from + budget` of `order`; returns the end. */
+    const advance = (order: Uint32Array, from: number, rows: Rows, add: (e: TailEntry) => void) => {
+      const end = Math.min(entries.length, from + budget);
+      for (let i = from; i < end; i++) add(entries[order[i]!]!);
+      rows.flush();
+      return end;
+    };
     const profiles = new Rows(this.stmt.indexProfiles, this.stmt.indexProfile, 3);
-    const pEnd = Math.min(entries.length, pass.profiles + budget);
-    for (let i = pass.profiles; i < pEnd; i++) {
-      const e = entries[pass.byProfile[i]!]!;
-      profiles.add(e.profile, e.ts, e.seq);
-    }
-    profiles.flush();
-    pass.profiles = pEnd;
+    pass.profiles = advance(pass.byProfile, pass.profiles, profiles, (e) =>
+      profiles.add(e.profile, e.ts, e.seq),
+    );
     const messages = new Rows(this.stmt.indexMessages, this.stmt.indexMessage, 2);
-    const mEnd = Math.min(entries.length, pass.messages + budget);
-    for (let i = pass.messages; i < mEnd; i++) {
-      const e = entries[pass.byMessage[i]!]!;
-      messages.add(e.message, e.seq);
-    }
-    messages.flush();
-    pass.messages = mEnd;
-    if (pEnd < entries.length || mEnd < entries.length) return;
+    pass.messages = advance(pass.byMessage, pass.messages, messages, (e) => messages.add(e.message, e.seq));
+    if (pass.profiles < entries.length || pass.messages < entries.length) return;
     this.stmt.setIndexedSeq.run(pass.lastSeq);
     for (const e of entries) {
       this.filter?.add(e.message);
@@ -275,8 +284,10 @@ class Rows {
     private readonly width: number,
   ) {}
 
-  add(...row: number[]): void {
-    for (const v of row) this.values.push(v);
+  /** One row: two values, or three when the table is three wide. */
+  add(a: number, b: number, c = 0): void {
+    this.values.push(a, b);
+    if (this.width === 3) this.values.push(c);
     if (this.values.length === this.width * ROWS_PER_INSERT) {
       this.many.run(this.values);
       this.values = [];
