@@ -46,8 +46,13 @@ class ProfileState implements ProfileView {
   timerAt = 0;
   userId: string | null = null;
   anonymousId: string | null = null;
+  /** Set when the profile is forgotten (merged away or erased): its pending timers are void. */
+  gone = false;
 
-  constructor(private readonly layout: Layout) {}
+  constructor(
+    readonly id: ProfileId,
+    private readonly layout: Layout,
+  ) {}
 
   isMember(key: string): boolean {
     const i = this.layout.order.get(key);
@@ -68,7 +73,19 @@ class ProfileState implements ProfileView {
   }
 }
 
-type Dirty = { names: Set<string> | null; traits: boolean; all: boolean };
+/** A profile a commit reached, and what about it changed. */
+class Dirty {
+  /** Names of the events added (usually one or two). */
+  names: string[] | null = null;
+  traits = false;
+  all = false;
+  constructor(readonly state: ProfileState) {}
+
+  added(name: string): void {
+    if (this.names === null) this.names = [name];
+    else if (!this.names.includes(name)) this.names.push(name);
+  }
+}
 
 /**
  * Segment membership, maintained incrementally in memory for one workspace. It holds per profile
@@ -91,7 +108,7 @@ export class SegmentEngine {
   /** Profiles an input reached while some segment was frozen: evaluated again on release. */
   private readonly skipped = new Set<ProfileId>();
   private readonly layout = new Layout();
-  private readonly timers = new BinaryHeap<{ at: number; profile: ProfileId }>((a, b) => a.at < b.at);
+  private readonly timers = new BinaryHeap<{ at: number; state: ProfileState }>((a, b) => a.at < b.at);
 
   constructor(reg: Registry) {
     this.reg = reg;
@@ -151,19 +168,20 @@ export class SegmentEngine {
     const segments = this.reg.segments.filter((s) => keys.has(s.key));
     for (const id of this.skipped) {
       const s = this.profiles.get(id);
-      if (s !== undefined) this.evaluateProfile(id, s, segments, now, out, false);
+      if (s !== undefined) this.evaluateProfile(s, segments, now, out, false);
     }
     this.skipped.clear();
     return out;
   }
 
   private state(id: ProfileId): ProfileState {
-    let s = this.profiles.get(id);
-    if (s === undefined) {
-      s = new ProfileState(this.layout);
-      this.profiles.set(id, s);
-      this.newIds.push(id);
-    }
+    return this.profiles.get(id) ?? this.create(id);
+  }
+
+  private create(id: ProfileId): ProfileState {
+    const s = new ProfileState(id, this.layout);
+    this.profiles.set(id, s);
+    this.newIds.push(id);
     return s;
   }
 
@@ -220,14 +238,20 @@ export class SegmentEngine {
 
   /** Applies one commit (see `compactCommit`) and returns the membership changes it caused. */
   applyCommit(c: CompactCommit, now: number): Transition[] {
+    // Each profile is looked up once; what changed about it is kept beside its state.
     const dirty = new Map<ProfileId, Dirty>();
-    const mark = (p: ProfileId): Dirty => {
-      let d = dirty.get(p);
+    const mark = (s: ProfileState): Dirty => {
+      let d = dirty.get(s.id);
       if (d === undefined) {
-        d = { names: null, traits: false, all: false };
-        dirty.set(p, d);
+        d = new Dirty(s);
+        dirty.set(s.id, d);
       }
       return d;
+    };
+    const merge = (from: ProfileId, into: ProfileId) => {
+      this.merge(from, into, now);
+      dirty.delete(from);
+      mark(this.state(into)).all = true;
     };
     let m = 0;
     let f = 0;
@@ -236,55 +260,41 @@ export class SegmentEngine {
     for (let i = 0; i < c.profiles.length; i++) {
       while (m < merges.length && merges[m]!.at === i) {
         const { from, into } = merges[m++]!;
-        this.merge(from, into, now);
-        dirty.delete(from);
-        mark(into).all = true;
+        merge(from, into);
       }
       const profile = c.profiles[i];
       if (profile === null || profile === undefined) {
         while (f < facts.length && facts[f]!.i === i) f++;
         continue;
       }
-      const known = this.profiles.has(profile);
-      const s = this.state(profile);
+      let s = this.profiles.get(profile);
       // A profile seen for the first time is evaluated against every segment ("did not …" included).
-      if (!known) mark(profile).all = true;
+      if (s === undefined) {
+        s = this.create(profile);
+        mark(s).all = true;
+      }
       const userId = c.userIds[i] ?? null;
       const anonymousId = c.anonymousIds[i] ?? null;
       if (userId !== null) s.userId = userId;
       else if (s.anonymousId === null && anonymousId !== null) s.anonymousId = anonymousId;
       while (f < facts.length && facts[f]!.i === i) {
         const x = facts[f++]!;
-        if (this.addFact(s, x.name, x.ts, x.tie, x.values, now)) {
-          const d = mark(profile);
-          d.names ??= new Set();
-          d.names.add(x.name);
-        }
+        if (this.addFact(s, x.name, x.ts, x.tie, x.values, now)) mark(s).added(x.name);
       }
     }
     while (m < merges.length) {
       const { from, into } = merges[m++]!;
-      this.merge(from, into, now);
-      dirty.delete(from);
-      mark(into).all = true;
+      merge(from, into);
     }
     for (const [profile, traits] of c.traits) {
-      this.state(profile).traits = this.project(traits);
-      mark(profile).traits = true;
+      const s = this.state(profile);
+      s.traits = this.project(traits);
+      mark(s).traits = true;
     }
     const out: Transition[] = [];
-    for (const [profile, d] of dirty) {
-      const s = this.profiles.get(profile);
-      if (s === undefined) continue;
-      this.evaluateProfile(
-        profile,
-        s,
-        this.segmentsFor(d),
-        now,
-        out,
-        d.all,
-        d.all || d.traits ? null : d.names,
-      );
+    for (const d of dirty.values()) {
+      if (d.state.gone) continue;
+      this.evaluateProfile(d.state, this.segmentsFor(d), now, out, d.all, d.all || d.traits ? null : d.names);
     }
     return out;
   }
@@ -293,7 +303,7 @@ export class SegmentEngine {
     // A profile seen for the first time, or merged, is evaluated against every segment.
     if (d.all) return this.reg.segments;
     const lists: (readonly CompiledSegment[])[] = [];
-    if (d.names) for (const n of d.names) lists.push(this.reg.byEvent.get(n) ?? []);
+    if (d.names !== null) for (const n of d.names) lists.push(this.reg.byEvent.get(n) ?? []);
     if (d.traits) lists.push(this.reg.byTraits);
     if (lists.length === 0) return [];
     if (lists.length === 1) return lists[0]!;
@@ -325,25 +335,25 @@ export class SegmentEngine {
         if (s.has(seg.order)) this.sizes.set(seg.key, (this.sizes.get(seg.key) ?? 1) - 1);
       }
     }
+    s.gone = true;
     this.profiles.delete(id);
   }
 
   private evaluateProfile(
-    id: ProfileId,
     s: ProfileState,
     segments: readonly CompiledSegment[],
     now: number,
     out: Transition[] | null,
     full: boolean,
     /** When only events with these names arrived: segments they cannot change are skipped. */
-    added: ReadonlySet<string> | null = null,
+    added: readonly string[] | null = null,
   ): void {
     let wake: number | null = s.timerAt > now ? s.timerAt : null;
     if (full) wake = null;
     for (const seg of segments) {
       // Live inputs leave frozen segments alone; the silent pass of a recompute (out null) does not.
       if (out !== null && this.frozen.has(seg.key)) {
-        this.skipped.add(id);
+        this.skipped.add(s.id);
         continue;
       }
       // A member of "did X" stays one when another X arrives; so does a non-member of "did not X".
@@ -352,7 +362,7 @@ export class SegmentEngine {
       const member = evaluateCondition(this.reg, seg.condition, s, now);
       if (this.setMember(s, seg, member) && out !== null) {
         out.push({
-          profile: id,
+          profile: s.id,
           key: seg.key,
           entered: member,
           at: now,
@@ -370,11 +380,11 @@ export class SegmentEngine {
     }
     if (wake !== null && wake > now && wake !== s.timerAt) {
       s.timerAt = wake;
-      this.timers.push({ at: wake, profile: id });
+      this.timers.push({ at: wake, state: s });
     } else if (wake === null) s.timerAt = 0;
   }
 
-  private unchangeable(seg: CompiledSegment, member: boolean, added: ReadonlySet<string>): boolean {
+  private unchangeable(seg: CompiledSegment, member: boolean, added: readonly string[]): boolean {
     const want = member ? 'up' : 'down';
     for (const name of added) if (seg.monotone.get(name) !== want) return false;
     return true;
@@ -400,7 +410,7 @@ export class SegmentEngine {
     for (const id of [...this.profiles.keys()]) {
       const s = this.profiles.get(id);
       if (s === undefined) continue;
-      this.evaluateProfile(id, s, segments, now, null, false);
+      this.evaluateProfile(s, segments, now, null, false);
       if (++n % chunk === 0) yield chunk;
     }
     yield n % chunk;
@@ -413,10 +423,10 @@ export class SegmentEngine {
       const top = this.timers.peek();
       if (top === undefined || top.at > now) break;
       this.timers.pop();
-      const s = this.profiles.get(top.profile);
-      if (s === undefined || s.timerAt !== top.at) continue;
+      const s = top.state;
+      if (s.gone || s.timerAt !== top.at) continue;
       s.timerAt = 0;
-      this.evaluateProfile(top.profile, s, this.reg.timed, now, out, true);
+      this.evaluateProfile(s, this.reg.timed, now, out, true);
     }
     return out;
   }
@@ -426,8 +436,7 @@ export class SegmentEngine {
     for (;;) {
       const top = this.timers.peek();
       if (top === undefined) return null;
-      const s = this.profiles.get(top.profile);
-      if (s !== undefined && s.timerAt === top.at) return top.at;
+      if (!top.state.gone && top.state.timerAt === top.at) return top.at;
       this.timers.pop();
     }
   }
