@@ -16,10 +16,21 @@ export interface CompactCommit {
   readonly profiles: readonly (ProfileId | null)[];
   readonly userIds: readonly (string | null)[];
   readonly anonymousIds: readonly (string | null)[];
-  /** Events a definition reads, in input order; `i` is the event's index. */
-  readonly facts: readonly { i: number; name: string; ts: number; tie: number; values: unknown[] }[];
+  /**
+   * Events a definition reads, in input order, as columns (plain arrays cross to another thread
+   * for about half what as many small objects cost, on both sides): `at` is the event's index.
+   */
+  readonly facts: CompactFacts;
   readonly merges: CommitChanges['merges'];
   readonly traits: CommitChanges['traits'];
+}
+
+export interface CompactFacts {
+  readonly at: readonly number[];
+  readonly name: readonly string[];
+  readonly ts: readonly number[];
+  readonly tie: readonly number[];
+  readonly values: readonly unknown[][];
 }
 
 /** One scanned event a definition reads: profile, name, time, tie-breaker, values, identity. */
@@ -47,7 +58,13 @@ export function compactCommit(
   events: readonly NormalizedEvent[],
   changes: CommitChanges,
 ): CompactCommit {
-  const facts: CompactCommit['facts'][number][] = [];
+  const facts = {
+    at: [] as number[],
+    name: [] as string[],
+    ts: [] as number[],
+    tie: [] as number[],
+    values: [] as unknown[][],
+  };
   const userIds: (string | null)[] = new Array(events.length);
   const anonymousIds: (string | null)[] = new Array(events.length);
   for (let i = 0; i < events.length; i++) {
@@ -55,8 +72,11 @@ export function compactCommit(
     userIds[i] = ev.userId;
     anonymousIds[i] = ev.anonymousId;
     if (ev.name === null || changes.profiles[i] === null || !reg.projections.has(ev.name)) continue;
-    const values = projected(reg, ev.name, bodyOf(ev))!;
-    facts.push({ i, name: ev.name, ts: ev.timestamp, tie: hash53(ev.messageId), values });
+    facts.at.push(i);
+    facts.name.push(ev.name);
+    facts.ts.push(ev.timestamp);
+    facts.tie.push(hash53(ev.messageId));
+    facts.values.push(projected(reg, ev.name, bodyOf(ev))!);
   }
   return {
     profiles: changes.profiles,

@@ -264,7 +264,7 @@ export class SegmentEngine {
       }
       const profile = c.profiles[i];
       if (profile === null || profile === undefined) {
-        while (f < facts.length && facts[f]!.i === i) f++;
+        while (f < facts.at.length && facts.at[f] === i) f++;
         continue;
       }
       let s = this.profiles.get(profile);
@@ -277,9 +277,9 @@ export class SegmentEngine {
       const anonymousId = c.anonymousIds[i] ?? null;
       if (userId !== null) s.userId = userId;
       else if (s.anonymousId === null && anonymousId !== null) s.anonymousId = anonymousId;
-      while (f < facts.length && facts[f]!.i === i) {
-        const x = facts[f++]!;
-        if (this.addFact(s, x.name, x.ts, x.tie, x.values, now)) mark(s).added(x.name);
+      for (; f < facts.at.length && facts.at[f] === i; f++) {
+        const name = facts.name[f]!;
+        if (this.addFact(s, name, facts.ts[f]!, facts.tie[f]!, facts.values[f]!, now)) mark(s).added(name);
       }
     }
     while (m < merges.length) {
