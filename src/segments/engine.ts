@@ -48,6 +48,8 @@ class ProfileState implements ProfileView {
   anonymousId: string | null = null;
   /** Set when the profile is forgotten (merged away or erased): its pending timers are void. */
   gone = false;
+  /** What the commit being applied changed about it (null between commits). */
+  dirty: Dirty | null = null;
 
   constructor(
     readonly id: ProfileId,
@@ -238,19 +240,27 @@ export class SegmentEngine {
 
   /** Applies one commit (see `compactCommit`) and returns the membership changes it caused. */
   applyCommit(c: CompactCommit, now: number): Transition[] {
-    // Each profile is looked up once; what changed about it is kept beside its state.
-    const dirty = new Map<ProfileId, Dirty>();
+    const dirty: Dirty[] = [];
+    try {
+      return this.follow(c, now, dirty);
+    } finally {
+      for (const d of dirty) d.state.dirty = null;
+    }
+  }
+
+  private follow(c: CompactCommit, now: number, dirty: Dirty[]): Transition[] {
+    // Each profile is looked up once; what changed about it hangs on its state while the commit is
+    // applied (no map of profiles to fill and rehash per commit).
     const mark = (s: ProfileState): Dirty => {
-      let d = dirty.get(s.id);
-      if (d === undefined) {
-        d = new Dirty(s);
-        dirty.set(s.id, d);
+      if (s.dirty === null) {
+        s.dirty = new Dirty(s);
+        dirty.push(s.dirty);
       }
-      return d;
+      return s.dirty;
     };
     const merge = (from: ProfileId, into: ProfileId) => {
+      // The profile merged away is forgotten: its state is gone, and skipped below.
       this.merge(from, into, now);
-      dirty.delete(from);
       mark(this.state(into)).all = true;
     };
     let m = 0;
@@ -292,7 +302,7 @@ export class SegmentEngine {
       mark(s).traits = true;
     }
     const out: Transition[] = [];
-    for (const d of dirty.values()) {
+    for (const d of dirty) {
       if (d.state.gone) continue;
       this.evaluateProfile(d.state, this.segmentsFor(d), now, out, d.all, d.all || d.traits ? null : d.names);
     }
@@ -302,6 +312,8 @@ export class SegmentEngine {
   private segmentsFor(d: Dirty): readonly CompiledSegment[] {
     // A profile seen for the first time, or merged, is evaluated against every segment.
     if (d.all) return this.reg.segments;
+    // The usual case, one event name and no trait change: the registry's list as it is.
+    if (!d.traits && d.names !== null && d.names.length === 1) return this.reg.byEvent.get(d.names[0]!) ?? [];
     const lists: (readonly CompiledSegment[])[] = [];
     if (d.names !== null) for (const n of d.names) lists.push(this.reg.byEvent.get(n) ?? []);
     if (d.traits) lists.push(this.reg.byTraits);

@@ -55,6 +55,13 @@ const compareCount = (op: CountOp, n: number, v: number): boolean => {
 const inWindow = (ts: number, withinMs: number | null, now: number) =>
   withinMs === null || ts > now - withinMs;
 
+/**
+ * Per step of the sequence being matched, the latest start of a partial match so far (−∞: none):
+ * one buffer reused by every call, so matching allocates nothing (it runs for every event of a
+ * profile, for each sequence segment an event touches).
+ */
+let bestStart = new Float64Array(8);
+
 /** Sequence: the latest start of a full match (events in order, each step after the previous one). */
 function latestSequenceStart(
   steps: readonly CompiledMatcher[],
@@ -62,19 +69,22 @@ function latestSequenceStart(
   now: number,
 ): number | null {
   const list = factsOf(view);
-  const best: (number | null)[] = steps.map(() => null);
+  const n = steps.length;
+  if (bestStart.length < n) bestStart = new Float64Array(n);
+  const best = bestStart.fill(Number.NEGATIVE_INFINITY, 0, n);
   for (let k = 0; k < list.length; k++) {
     const name = list.name[k];
     const ts = list.ts[k]!;
     // Later steps first, so one event never serves two steps.
-    for (let i = steps.length - 1; i >= 0; i--) {
+    for (let i = n - 1; i >= 0; i--) {
       const step = steps[i]!;
       if (step.event !== name || !matches(step, list, k, now)) continue;
-      if (i === 0) best[0] = Math.max(best[0] ?? Number.NEGATIVE_INFINITY, ts);
-      else if (best[i - 1] !== null) best[i] = Math.max(best[i] ?? Number.NEGATIVE_INFINITY, best[i - 1]!);
+      if (i === 0) best[0] = Math.max(best[0]!, ts);
+      else if (best[i - 1]! > Number.NEGATIVE_INFINITY) best[i] = Math.max(best[i]!, best[i - 1]!);
     }
   }
-  return best[steps.length - 1] ?? null;
+  const start = best[n - 1]!;
+  return start > Number.NEGATIVE_INFINITY ? start : null;
 }
 
 /** Evaluates a condition for one profile at `now`. */

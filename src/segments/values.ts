@@ -39,6 +39,12 @@ export function same(actual: unknown, expected: Primitive): boolean {
   return false;
 }
 
+/** Whether the value equals one of the list's (a loop, not a closure: this runs per fact). */
+function sameAsOne(actual: unknown, list: readonly Primitive[]): boolean {
+  for (const x of list) if (same(actual, x)) return true;
+  return false;
+}
+
 const present = (v: unknown) => v !== undefined && v !== null;
 
 /**
@@ -63,9 +69,9 @@ export function passes(test: ValueTest, actual: unknown, now: number): boolean {
       return n <= test.value;
     }
     case 'in':
-      return test.value.some((x) => same(actual, x));
+      return sameAsOne(actual, test.value);
     case 'not_in':
-      return !test.value.some((x) => same(actual, x));
+      return !sameAsOne(actual, test.value);
     case 'contains':
       if (Array.isArray(actual)) return actual.some((x) => same(x, test.value));
       return typeof actual === 'string' && actual.includes(String(test.value));
