@@ -3,6 +3,7 @@ import type { JsonObject } from '../core/event.ts';
 import type { ProfileId } from '../core/ids.ts';
 import type { CompactCommit, CompactFact } from './compact.ts';
 import {
+  ComputedMemo,
   computeValue,
   earliest,
   evaluate as evaluateCondition,
@@ -50,6 +51,8 @@ class ProfileState implements ProfileView {
   gone = false;
   /** What the commit being applied changed about it (null between commits). */
   dirty: Dirty | null = null;
+  /** The engine's memo of computed values while this profile is being evaluated (else null). */
+  computedMemo: ComputedMemo | null = null;
 
   constructor(
     readonly id: ProfileId,
@@ -110,6 +113,8 @@ export class SegmentEngine {
   /** Profiles an input reached while some segment was frozen: evaluated again on release. */
   private readonly skipped = new Set<ProfileId>();
   private readonly layout = new Layout();
+  /** Computed values of the profile being evaluated (one map, cleared for each profile). */
+  private readonly memo = new ComputedMemo();
   private readonly timers = new BinaryHeap<{ at: number; state: ProfileState }>((a, b) => a.at < b.at);
 
   constructor(reg: Registry) {
@@ -359,6 +364,23 @@ export class SegmentEngine {
     full: boolean,
     /** When only events with these names arrived: segments they cannot change are skipped. */
     added: readonly string[] | null = null,
+  ): void {
+    this.memo.reset();
+    s.computedMemo = this.memo;
+    try {
+      this.evaluateSegments(s, segments, now, out, full, added);
+    } finally {
+      s.computedMemo = null;
+    }
+  }
+
+  private evaluateSegments(
+    s: ProfileState,
+    segments: readonly CompiledSegment[],
+    now: number,
+    out: Transition[] | null,
+    full: boolean,
+    added: readonly string[] | null,
   ): void {
     let wake: number | null = s.timerAt > now ? s.timerAt : null;
     if (full) wake = null;

@@ -12,6 +12,12 @@ export interface ProfileView {
   readonly facts: ProfileFacts | null;
   /** Membership of segments earlier in dependency order (already evaluated). */
   isMember(key: string): boolean;
+  /**
+   * Computed values already worked out for this profile at this `now`, when the caller keeps them
+   * (the engine does, for the length of one evaluation: "is a big spender" and "when could that
+   * change" read the same lifetime value).
+   */
+  readonly computedMemo?: ComputedMemo | null;
 }
 
 export const DAY_MS = 86_400_000;
@@ -25,6 +31,33 @@ export function project(projection: Projection, body: unknown): unknown[] {
   }
   return values;
 }
+
+/**
+ * A few computed values, kept for one evaluation: a handful of entries searched in order, emptied
+ * by resetting a count, so keeping them allocates nothing.
+ */
+export class ComputedMemo {
+  private readonly defs: CompiledComputed[] = [];
+  private readonly values: unknown[] = [];
+  private n = 0;
+
+  reset(): void {
+    for (let i = 0; i < this.n; i++) this.values[i] = undefined;
+    this.n = 0;
+  }
+
+  valueOf(def: CompiledComputed, view: ProfileView, now: number): unknown {
+    for (let i = 0; i < this.n; i++) if (this.defs[i] === def) return this.values[i];
+    const v = computeValue(def, view, now);
+    this.defs[this.n] = def;
+    this.values[this.n++] = v;
+    return v;
+  }
+}
+
+/** A computed trait's value, from the view's memo when it has one. */
+const computedOf = (def: CompiledComputed, view: ProfileView, now: number): unknown =>
+  view.computedMemo ? view.computedMemo.valueOf(def, view, now) : computeValue(def, view, now);
 
 const EMPTY_FACTS = new ProfileFacts();
 const factsOf = (view: ProfileView): ProfileFacts => view.facts ?? EMPTY_FACTS;
@@ -103,7 +136,7 @@ export function evaluate(reg: Registry, c: RunCondition, view: ProfileView, now:
     case 'segment':
       return view.isMember(c.key);
     case 'computed':
-      return passes(c.test, computeValue(reg.computed.get(c.key)!, view, now), now);
+      return passes(c.test, computedOf(reg.computed.get(c.key)!, view, now), now);
     case 'event': {
       const m = c.compiled![0]!;
       const list = factsOf(view);
@@ -141,10 +174,7 @@ export function nextChange(reg: Registry, c: RunCondition, view: ProfileView, no
       return null;
     case 'computed': {
       const def = reg.computed.get(c.key)!;
-      return earliest(
-        computedChangesAt(def, view, now),
-        changesAt(c.test, computeValue(def, view, now), now),
-      );
+      return earliest(computedChangesAt(def, view, now), changesAt(c.test, computedOf(def, view, now), now));
     }
     case 'event': {
       if (c.withinMs === null) return null;
