@@ -13,6 +13,7 @@ import { hash53 } from '../../src/core/hash53.ts';
 import { asSourceId, asWorkspaceId } from '../../src/core/ids.ts';
 import { normalizeMessage } from '../../src/ingest/normalize.ts';
 import { DEFAULT_IDENTITY } from '../../src/store/port.ts';
+import { orderBy } from '../../src/store/sqlite/event-index.ts';
 import { MessageFilter } from '../../src/store/sqlite/message-filter.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 
@@ -139,4 +140,17 @@ test('the message filter has no false "no", across its growth, and few false "ma
   for (let i = 0; i < 100_000; i++) if (filter.mayHave(hash53(`other ${i}`))) maybe++;
   // Several parts, each under ~2 % when full.
   assert.ok(maybe < 10_000, `${maybe} false maybes in 100,000`);
+});
+
+test("an index pass orders every entry once, by its hash's top 32 bits, ties as they came", () => {
+  for (const n of [0, 1, 2, 1000, 70_000]) {
+    // Few distinct hashes among many entries, so ties are common; full 53-bit range otherwise.
+    const hashes = Array.from({ length: n }, (_, i) =>
+      i % 3 === 0 ? hash53(`same-${i % 7}`) : hash53(`entry-${i}`),
+    );
+    const order = orderBy(hashes, (h) => h);
+    const top = (h: number) => Math.floor(h / 2 ** 21);
+    const expected = [...hashes.keys()].sort((a, b) => top(hashes[a]!) - top(hashes[b]!) || a - b);
+    assert.deepEqual([...order], expected, `n = ${n}`);
+  }
 });

@@ -254,25 +254,36 @@ export class EventIndex {
 }
 
 /**
- * The positions of `entries` in the order of their 53-bit hash's top 32 bits: close enough to
- * sorted for each index page to be written once per pass (the B-tree places every row exactly),
- * and sorted natively, as numbers that carry the position in their low bits.
+ * The positions of `entries` in the order of their 53-bit hash's top 32 bits, ties in the order
+ * given: close enough to sorted for each index page to be written once per pass (the B-tree places
+ * every row exactly). A radix sort in two passes of 16 bits, which takes about half what sorting
+ * the keys as numbers did; a pass starts inside a commit, so this time is on a commit's path.
  */
-function orderBy<T>(entries: readonly T[], hash: (e: T) => number): Uint32Array {
+export function orderBy<T>(entries: readonly T[], hash: (e: T) => number): Uint32Array {
   const n = entries.length;
-  if (n >= POSITIONS) {
-    const order = Uint32Array.from(entries.keys());
-    return order.sort((a, b) => hash(entries[a]!) - hash(entries[b]!));
+  const keys = new Uint32Array(n);
+  for (let i = 0; i < n; i++) keys[i] = Math.floor(hash(entries[i]!) / 2 ** 21);
+  let order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  let next = new Uint32Array(n);
+  const starts = new Uint32Array(1 << 16);
+  for (let shift = 0; shift < 32; shift += 16) {
+    starts.fill(0);
+    for (let i = 0; i < n; i++) starts[(keys[i]! >>> shift) & 0xffff]!++;
+    let at = 0;
+    for (let b = 0; b < starts.length; b++) {
+      const count = starts[b]!;
+      starts[b] = at;
+      at += count;
+    }
+    for (let i = 0; i < n; i++) {
+      const o = order[i]!;
+      next[starts[(keys[o]! >>> shift) & 0xffff]!++] = o;
+    }
+    [order, next] = [next, order];
   }
-  const keys = new Float64Array(n);
-  for (let i = 0; i < n; i++) keys[i] = Math.floor(hash(entries[i]!) / POSITIONS) * POSITIONS + i;
-  keys.sort();
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = keys[i]! % POSITIONS;
   return order;
 }
-/** 2^21: positions below it fit beside a hash's top 32 bits in one exact number. */
-const POSITIONS = 2_097_152;
 
 /** Index rows inserted `ROWS_PER_INSERT` to a statement (binding numbers, never formatting them). */
 const ROWS_PER_INSERT = 100;
