@@ -113,7 +113,7 @@ export class SegmentEngine {
   /** Profiles an input reached while some segment was frozen: evaluated again on release. */
   private readonly skipped = new Set<ProfileId>();
   private readonly layout = new Layout();
-  /** Computed values of the profile being evaluated (one map, cleared for each profile). */
+  /** Computed values of the profile being evaluated (one memo, reset for each profile). */
   private readonly memo = new ComputedMemo();
   private readonly timers = new BinaryHeap<{ at: number; state: ProfileState }>((a, b) => a.at < b.at);
 
