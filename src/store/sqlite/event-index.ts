@@ -3,6 +3,7 @@ import { hash53 } from '../../core/hash53.ts';
 import type { TimelineCursor } from '../port.ts';
 import type { EventRow } from '../rows.ts';
 import { MessageFilter } from './message-filter.ts';
+import { multiRowInsert } from './multi-row.ts';
 
 type Seq = { seq: number; ts: number };
 type MessageKey = { source_id: string; message_id: string };
@@ -187,11 +188,11 @@ export class EventIndex {
       rows.flush();
       return end;
     };
-    const profiles = new Rows(this.stmt.indexProfiles, this.stmt.indexProfile, 3);
+    const profiles = new Rows(this.stmt.indexProfiles, 3);
     pass.profiles = advance(pass.byProfile, pass.profiles, profiles, (e) =>
       profiles.add(e.profile, e.ts, e.seq),
     );
-    const messages = new Rows(this.stmt.indexMessages, this.stmt.indexMessage, 2);
+    const messages = new Rows(this.stmt.indexMessages, 2);
     pass.messages = advance(pass.byMessage, pass.messages, messages, (e) => messages.add(e.message, e.seq));
     if (pass.profiles < entries.length || pass.messages < entries.length) return;
     this.stmt.setIndexedSeq.run(pass.lastSeq);
@@ -290,8 +291,7 @@ const ROWS_PER_INSERT = 100;
 class Rows {
   private values: number[] = [];
   constructor(
-    private readonly many: Statement<unknown[]>,
-    private readonly one: Statement<unknown[]>,
+    private readonly insert: (rows: number) => Statement<unknown[]>,
     private readonly width: number,
   ) {}
 
@@ -299,16 +299,13 @@ class Rows {
   add(a: number, b: number, c = 0): void {
     this.values.push(a, b);
     if (this.width === 3) this.values.push(c);
-    if (this.values.length === this.width * ROWS_PER_INSERT) {
-      this.many.run(this.values);
-      this.values = [];
-    }
+    if (this.values.length === this.width * ROWS_PER_INSERT) this.flush();
   }
 
+  /** Inserts the rows added since the last flush, in one statement. */
   flush(): void {
-    for (let i = 0; i < this.values.length; i += this.width) {
-      this.one.run(this.values.slice(i, i + this.width));
-    }
+    if (this.values.length === 0) return;
+    this.insert(this.values.length / this.width).run(this.values);
     this.values = [];
   }
 }
@@ -317,12 +314,6 @@ const key = (sourceId: string, messageId: string) => `${sourceId}\u0000${message
 const profileHash = (id: string): number => hash53(id);
 // Source ids are generated without spaces, so the space keeps (source, message) pairs distinct.
 const messageHash = (sourceId: string, messageId: string): number => hash53(`${sourceId} ${messageId}`);
-
-/** `(?, ?), (?, ?), …`: `rows` groups of `width` parameters. */
-const values = (width: number, rows: number): string =>
-  Array(rows)
-    .fill(`(${Array(width).fill('?').join(', ')})`)
-    .join(', ');
 
 function prepare(db: Database) {
   const s = <T extends unknown[]>(sql: string): Statement<T> => db.prepare<T>(sql);
@@ -342,16 +333,8 @@ function prepare(db: Database) {
     firstMessageSeq: db
       .prepare<[number]>('SELECT seq FROM message_ids WHERE message_hash = ? LIMIT 1')
       .pluck(),
-    indexProfiles: s<unknown[]>(
-      `INSERT OR IGNORE INTO profile_events (profile_hash, ts, seq) VALUES ${values(3, ROWS_PER_INSERT)}`,
-    ),
-    indexProfile: s<unknown[]>(
-      'INSERT OR IGNORE INTO profile_events (profile_hash, ts, seq) VALUES (?, ?, ?)',
-    ),
-    indexMessages: s<unknown[]>(
-      `INSERT OR IGNORE INTO message_ids (message_hash, seq) VALUES ${values(2, ROWS_PER_INSERT)}`,
-    ),
-    indexMessage: s<unknown[]>('INSERT OR IGNORE INTO message_ids (message_hash, seq) VALUES (?, ?)'),
+    indexProfiles: multiRowInsert(db, 'INSERT OR IGNORE INTO profile_events (profile_hash, ts, seq)', 3),
+    indexMessages: multiRowInsert(db, 'INSERT OR IGNORE INTO message_ids (message_hash, seq)', 2),
     indexedBefore: s<[number, number, number, number, number]>(
       `SELECT seq, ts FROM profile_events WHERE profile_hash = ? AND (ts < ? OR (ts = ? AND seq < ?))
        ORDER BY ts DESC, seq DESC LIMIT ?`,

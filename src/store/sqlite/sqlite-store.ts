@@ -32,6 +32,7 @@ import { Serial } from '../serial.ts';
 import { uuid7 } from '../uuid7.ts';
 import { EventIndex } from './event-index.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
+import { multiRowInsert } from './multi-row.ts';
 
 export interface SqliteOptions {
   /** Database file, or ':memory:'. */
@@ -538,19 +539,18 @@ export class SqliteStore implements Store {
    * reads the log (de-duplication asks the index's tail), and the rest is flushed before COMMIT.
    */
   private eventRows: unknown[] = [];
-  private insertEvents: Database.Statement[] = [];
+  private insertEvents: ((rows: number) => Database.Statement<unknown[]>) | null = null;
 
   private flushEvents(): void {
     const rows = this.eventRows;
     if (rows.length === 0) return;
-    const n = rows.length / EVENT_COLUMNS;
-    this.insertEvents[n] ??= this.db.prepare(
-      `INSERT INTO events
-         (seq, workspace_id, source_id, message_id, profile_id, type, name, ts, received_at, body)
-       VALUES ${Array(n).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-    );
     this.eventRows = [];
-    this.insertEvents[n].run(rows);
+    this.insertEvents ??= multiRowInsert(
+      this.db,
+      'INSERT INTO events (seq, workspace_id, source_id, message_id, profile_id, type, name, ts, received_at, body)',
+      EVENT_COLUMNS,
+    );
+    this.insertEvents(rows.length / EVENT_COLUMNS).run(rows);
   }
 
   private resolveId(ws: WorkspaceId, id: ProfileId): ProfileRow | null {
