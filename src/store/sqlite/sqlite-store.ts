@@ -6,7 +6,14 @@ import type { NormalizedEvent } from '../../core/event.ts';
 import { asProfileId, asSourceId, asWorkspaceId, type ProfileId, type WorkspaceId } from '../../core/ids.ts';
 import type { Identifier, Profile } from '../../core/profile.ts';
 import { applyTraits, type VersionedTraits } from '../../core/traits.ts';
-import { type AppendTx, applyEvents, ChangeCollector, type RefusalSink } from '../apply-events.ts';
+import {
+  type AppendTx,
+  applyEvents,
+  ChangeCollector,
+  type RefusalSink,
+  type TraitColumn,
+} from '../apply-events.ts';
+import { BoundedCache } from '../bounded-cache.ts';
 import type {
   AppendOutcome,
   AppendResult,
@@ -60,6 +67,10 @@ type ScanRow = {
 };
 
 const NO_CHANGES = { profiles: [], merges: [], traits: [] };
+/** A new profile's traits and consent (never changed in place: applying traits makes a new object). */
+const NO_TRAITS: VersionedTraits = Object.freeze({ values: Object.freeze({}), versions: Object.freeze({}) });
+/** Profiles whose versioned traits the writer keeps, per generation (see `BoundedCache`). */
+const TRAITS_CACHE = 100_000;
 const EVENT_COLUMNS = 10;
 const EVENTS_PER_INSERT = 32;
 /** Fewest index entries per table a commit carries while a pass is in progress. */
@@ -82,8 +93,17 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
   private readonly writes = new Serial();
-  private readonly owners = new Map<string, ProfileId>();
-  private readonly userIds = new Map<ProfileId, string[]>();
+  /**
+   * Who owns an identifier, by workspace and kind, then value: nested maps, so a look-up hashes the
+   * value as the event carries it instead of building a key string per identifier.
+   */
+  private readonly owners = new Map<string, Map<string, BoundedCache<string, ProfileId>>>();
+  private readonly userIds: BoundedCache<ProfileId, string[]>;
+  /**
+   * Profiles' versioned traits and consent as last written, so an identify reads neither the row
+   * nor its JSON (their pages rarely stay in SQLite's cache while the log grows past them).
+   */
+  private readonly versioned: Record<TraitColumn, BoundedCache<ProfileId, VersionedTraits>>;
   /** Profiles created by the transaction in progress, with their creation time. */
   private readonly created = new Map<ProfileId, number>();
   private readonly cacheSize: number;
@@ -95,6 +115,12 @@ export class SqliteStore implements Store {
 
   constructor(options: SqliteOptions) {
     this.cacheSize = options.cacheSize ?? 1_000_000;
+    this.userIds = new BoundedCache(this.cacheSize);
+    const traitsGeneration = Math.min(this.cacheSize, TRAITS_CACHE);
+    this.versioned = {
+      traits: new BoundedCache(traitsGeneration),
+      consent: new BoundedCache(traitsGeneration),
+    };
     this.onRefused = options.onRefused;
     if (options.readonly) {
       this.db = new Database(options.path, { readonly: true, fileMustExist: true });
@@ -383,6 +409,8 @@ export class SqliteStore implements Store {
     // The caches may hold entries written by the rolled-back transaction.
     this.owners.clear();
     this.userIds.clear();
+    this.versioned.traits.clear();
+    this.versioned.consent.clear();
     this.index.reloadTail();
   }
 
@@ -415,38 +443,45 @@ export class SqliteStore implements Store {
     return this.db.transaction(() => this.index.indexTail())();
   }
 
-  private ownerKey(ws: string, kind: string, value: string): string {
-    return `${ws}\u0000${kind}\u0000${value}`;
-  }
-
-  private remember(key: string, profile: ProfileId): void {
-    if (this.owners.size >= this.cacheSize) this.owners.clear();
-    this.owners.set(key, profile);
+  /** The owner cache of one workspace and identifier kind. */
+  private ownersOf(ws: string, kind: string): BoundedCache<string, ProfileId> {
+    let byKind = this.owners.get(ws);
+    if (byKind === undefined) {
+      byKind = new Map();
+      this.owners.set(ws, byKind);
+    }
+    let cache = byKind.get(kind);
+    if (cache === undefined) {
+      cache = new BoundedCache(this.cacheSize);
+      byKind.set(kind, cache);
+    }
+    return cache;
   }
 
   private userIdsOf(profile: ProfileId): string[] {
     const cached = this.userIds.get(profile);
     if (cached !== undefined) return cached;
     const ids = this.stmt.userIds.all(profile);
-    if (this.userIds.size >= this.cacheSize) this.userIds.clear();
     this.userIds.set(profile, ids);
     return ids;
   }
 
   private forgetProfile(profile: ProfileId, identifiers: readonly IdentifierRow[], ws: string): void {
-    for (const r of identifiers) this.owners.delete(this.ownerKey(ws, r.kind, r.value));
+    for (const r of identifiers) this.ownersOf(ws, r.kind).delete(r.value);
     this.userIds.delete(profile);
+    this.versioned.traits.delete(profile);
+    this.versioned.consent.delete(profile);
   }
 
   private readonly tx: AppendTx = {
     ownerOf: async (ws: WorkspaceId, id: Identifier): Promise<ProfileId | null> => {
-      const key = this.ownerKey(ws, id.kind, id.value);
-      let profile = this.owners.get(key);
+      const cache = this.ownersOf(ws, id.kind);
+      let profile = cache.get(id.value);
       if (profile === undefined) {
         const row = this.stmt.owner.get(ws, id.kind, id.value);
         if (row === undefined) return null;
         profile = asProfileId(row.profile_id);
-        this.remember(key, profile);
+        cache.set(id.value, profile);
       }
       return profile;
     },
@@ -456,6 +491,8 @@ export class SqliteStore implements Store {
       this.stmt.insertProfile.run(id, ws, at, at);
       this.created.set(id, at);
       this.userIds.set(id, []);
+      this.versioned.traits.set(id, NO_TRAITS);
+      this.versioned.consent.set(id, NO_TRAITS);
       return id;
     },
     attach: async (ws, profile, id, at) => {
@@ -464,7 +501,7 @@ export class SqliteStore implements Store {
       this.stmt.insertIdentifier.run(ws, id.kind, id.value, profile, at);
       // A profile created at this very time already carries it as updated_at.
       if (this.created.get(profile) !== at) this.stmt.touch.run(at, profile);
-      this.remember(this.ownerKey(ws, id.kind, id.value), profile);
+      this.ownersOf(ws, id.kind).set(id.value, profile);
       if (users !== null) this.userIds.set(profile, [...users, id.value]);
     },
     fold: async (ws, from, into, at) => {
@@ -480,13 +517,22 @@ export class SqliteStore implements Store {
       this.stmt.touch.run(at, into);
       this.userIds.set(into, [...this.userIdsOf(into), ...fromUsers]);
       this.userIds.delete(from);
-      for (const r of moved) this.remember(this.ownerKey(ws, r.kind, r.value), into);
+      this.versioned.traits.delete(from);
+      this.versioned.consent.delete(from);
+      for (const r of moved) this.ownersOf(ws, r.kind).set(r.value, into);
     },
     loadTraits: async (_ws, profile, column) => {
+      const cache = this.versioned[column];
+      const cached = cache.get(profile);
+      if (cached !== undefined) return cached;
       const row = (column === 'traits' ? this.stmt.loadTraits : this.stmt.loadConsent).get(profile);
-      return row ? toVersioned(row.v, row.vv) : { values: {}, versions: {} };
+      const t = row ? toVersioned(row.v, row.vv) : { values: {}, versions: {} };
+      // A missing row (a profile merged away) is not remembered.
+      if (row) cache.set(profile, t);
+      return t;
     },
     saveTraits: async (_ws, profile, column, t: VersionedTraits, at) => {
+      this.versioned[column].set(profile, t);
       (column === 'traits' ? this.stmt.saveTraits : this.stmt.saveConsent).run(
         JSON.stringify(t.values),
         JSON.stringify(t.versions),
