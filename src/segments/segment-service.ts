@@ -105,6 +105,12 @@ export class SegmentService {
   private readonly host: EngineHost;
   /** The definitions in force, compiled (the engine holds the same). */
   private registry: Registry = Registry.EMPTY;
+  /**
+   * True until the first definition is in force: commits are not followed at all (a workspace
+   * without segments or computed traits pays nothing for them), and the first definition is
+   * computed from the whole log, as at start.
+   */
+  private pristine = true;
   /** Segments the engine holds back while they are recomputed. */
   private readonly frozen = new Set<string>();
   private readonly definitions: Record<DefinitionKind, Map<string, StoredDefinition>> = {
@@ -268,7 +274,13 @@ export class SegmentService {
     const { store, workspace: ws, clock } = this.deps;
     const old = this.registry;
     const defs = definitionSet(this.definitions.segments, this.definitions.computed);
-    const full = touched === null;
+    if (this.pristine && next.segments.length === 0 && next.computed.size === 0) {
+      // Nothing to compute: the engine stays empty and commits stay unfollowed.
+      this.registry = next;
+      return;
+    }
+    // The engine followed nothing so far: everything is scanned, as at start.
+    const full = touched === null || this.pristine;
     const rescan = new Set<string>();
     for (const [name, p] of next.projections) {
       const before = old.projections.get(name);
@@ -366,6 +378,7 @@ export class SegmentService {
   /** Installs compiled definitions here and in the engine (calls to the engine keep their order). */
   private install(next: Registry, held: ReadonlySet<string>, defs: DefinitionSet): void {
     this.registry = next;
+    this.pristine = false;
     for (const k of held) this.frozen.add(k);
     this.background(this.host.setDefinitions(defs, [...held]));
   }
@@ -374,7 +387,7 @@ export class SegmentService {
     events: readonly NormalizedEvent[],
     changes: CommitChanges,
   ) => {
-    if (this.closed) return;
+    if (this.closed || this.pristine) return;
     const ws = this.deps.workspace;
     if (events.length === 0 || (events[0]!.workspaceId !== ws && !events.some((e) => e.workspaceId === ws)))
       return;

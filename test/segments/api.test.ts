@@ -293,3 +293,49 @@ describe('segments over HTTP', () => {
     assert.equal((await admin<{ events: number }>(server.url, 'GET', '/api/status')).body.events, counts);
   });
 });
+
+describe('the first definition on a server that followed no segments', () => {
+  const dataDir = tempDir();
+  const clock = new VirtualClock(T0);
+  let server: InProcessServer;
+  before(async () => {
+    server = await startApp({ clock, dataDir });
+  });
+  after(async () => {
+    await server?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('is computed from the whole log: people, traits, merges and events from before it', async () => {
+    const [ann, bo, cy] = [uid('ann'), uid('bo'), uid('cy')];
+    const anon = uid('anon');
+    const send = async (path: string, body: unknown) =>
+      assert.equal((await postTracking(server.url, path, body)).status, 200);
+    // Bo browses anonymously and buys, then identifies: the order is merged into bo's profile.
+    await send('/v1/track', { anonymousId: anon, event: 'Order Completed', properties: { revenue: 90 } });
+    await send('/v1/identify', { anonymousId: anon, userId: bo, traits: { plan: 'pro' } });
+    await send('/v1/identify', { userId: ann, traits: { plan: 'pro' } });
+    await send('/v1/identify', { userId: cy, traits: { plan: 'free' } });
+    await send('/v1/page', { userId: cy, name: 'Home' });
+
+    const put = async (key: string, definition: unknown) =>
+      assert.equal((await admin(server.url, 'PUT', `/api/segments/${key}`, definition)).status, 201);
+    // Reads no trait: only a scan of every profile finds the people who never bought.
+    await put('not-buying', { event: 'Order Completed', count: { op: 'eq', value: 0 } });
+    await put('buyers', { event: 'Order Completed' });
+    const segmentsOf = async (userId: string) =>
+      ((await findProfile(server.url, 'userId', userId)) as ProfileBody).segments;
+    await eventually(
+      'computed',
+      async () => [await segmentsOf(ann), await segmentsOf(bo), await segmentsOf(cy)],
+      (s) => JSON.stringify(s) === JSON.stringify([['not-buying'], ['buyers'], ['not-buying']]),
+    );
+    // From here on, commits are followed live.
+    await send('/v1/track', { userId: ann, event: 'Order Completed', properties: { revenue: 5 } });
+    await eventually(
+      'ann bought',
+      () => segmentsOf(ann),
+      (s) => JSON.stringify(s) === JSON.stringify(['buyers']),
+    );
+  });
+});
