@@ -93,6 +93,13 @@ function prepare(
   return events;
 }
 
+/** Counts a request's events by type: one counter update per type, not per event. */
+function countByType(events: readonly NormalizedEvent[], metrics: Metrics): void {
+  const counts = new Map<EventType, number>();
+  for (const ev of events) counts.set(ev.type, (counts.get(ev.type) ?? 0) + 1);
+  for (const [type, n] of counts) metrics.eventsReceived.inc({ type }, n);
+}
+
 /** The Segment-compatible tracking API: /v1/identify, track, page, screen, group, alias, batch. */
 export async function trackingRoutes(app: FastifyInstance, deps: TrackingDeps): Promise<void> {
   const { limits, metrics } = deps;
@@ -194,7 +201,7 @@ export async function trackingRoutes(app: FastifyInstance, deps: TrackingDeps): 
         throw err;
       }
       const outcome = await deps.ingest.submit(events);
-      for (const ev of events) metrics.eventsReceived.inc({ type: ev.type });
+      countByType(events, metrics);
       metrics.eventsStored.inc(outcome.stored);
       if (outcome.duplicates > 0) metrics.eventsDuplicate.inc(outcome.duplicates);
       metrics.ackSeconds.observe((performance.now() - started) / 1000);

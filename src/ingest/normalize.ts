@@ -65,7 +65,7 @@ export function normalizeMessage(m: JsonObject, type: EventType, ctx: NormalizeC
   else if (type === 'alias') body.previousId = asId(m.previousId);
 
   const consentPrefs = isObject(context.consent) ? context.consent.categoryPreferences : undefined;
-  const event: NormalizedEvent = {
+  const event: NormalizedEvent & { [BODY]: JsonObject } = {
     workspaceId: ctx.workspaceId,
     sourceId: ctx.sourceId,
     messageId,
@@ -81,21 +81,22 @@ export function normalizeMessage(m: JsonObject, type: EventType, ctx: NormalizeC
     receivedAt: ctx.receivedAt,
     bodyJson: JSON.stringify(body),
     consent: isObject(consentPrefs) ? consentPrefs : null,
+    [BODY]: body,
   };
-  bodies.set(event, body);
   return event;
 }
 
 /**
- * The stored message of each event normalised in this thread, as an object: what `bodyJson` says,
- * kept so that the parts of the engine that read properties after the commit need not parse it
- * again. Held weakly (gone with the event), and never sent to the writer thread.
+ * The stored message of an event normalised in this thread, as an object: what `bodyJson` says,
+ * kept on the event so that the parts of the engine that read properties after the commit need
+ * not parse it again. A symbol-keyed field: never sent to the writer thread (which is sent named
+ * fields) nor serialised.
  */
-const bodies = new WeakMap<NormalizedEvent, JsonObject>();
+const BODY = Symbol('body');
 
 /** The message of an event as an object, without parsing when this thread normalised it. */
 export const bodyOf = (ev: NormalizedEvent): JsonObject =>
-  bodies.get(ev) ?? (JSON.parse(ev.bodyJson) as JsonObject);
+  (ev as { [BODY]?: JsonObject })[BODY] ?? (JSON.parse(ev.bodyJson) as JsonObject);
 
 const CANONICAL_ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 let lastMs = Number.NaN;

@@ -49,7 +49,43 @@ export function parseTimestamp(s: string): number | null {
   return value;
 }
 
+/** Positions of the digits in `YYYY-MM-DDTHH:MM:SS.sssZ`. */
+const CANONICAL_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22];
+const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * `YYYY-MM-DDTHH:MM:SS.sssZ` (what Segment's libraries and `toISOString` send) read digit by digit,
+ * without a regular expression or `Date.parse`; NaN for anything else, which takes the general path.
+ */
+function parseCanonical(s: string): number {
+  if (s.length !== 24 || s.charCodeAt(23) !== 90 || s.charCodeAt(10) !== 84) return Number.NaN;
+  if (s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(19) !== 46) return Number.NaN;
+  if (s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return Number.NaN;
+  for (const i of CANONICAL_DIGITS) {
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return Number.NaN;
+  }
+  const n = (i: number, len: number) => {
+    let v = 0;
+    for (let k = i; k < i + len; k++) v = v * 10 + s.charCodeAt(k) - 48;
+    return v;
+  };
+  const y = n(0, 4);
+  const m = n(5, 2);
+  const d = n(8, 2);
+  const hh = n(11, 2);
+  const mm = n(14, 2);
+  const ss = n(17, 2);
+  // Years before 100 (Date.UTC reads them as 19xx) and anything out of range: the general path.
+  if (y < 100 || m < 1 || m > 12 || d < 1 || d > DAYS_IN_MONTH[m - 1]! || hh > 23 || mm > 59 || ss > 59)
+    return Number.NaN;
+  if (m === 2 && d === 29 && !(y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0))) return Number.NaN;
+  return Date.UTC(y, m - 1, d, hh, mm, ss, n(20, 3));
+}
+
 function parseIso(s: string): number | null {
+  const canonical = parseCanonical(s);
+  if (!Number.isNaN(canonical)) return canonical;
   if (!ISO_8601.test(s)) return null;
   const ms = Date.parse(s);
   if (!Number.isFinite(ms)) return null;
