@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { hash53 } from '../../src/core/hash53.ts';
+import { hash53, hash53Joined } from '../../src/core/hash53.ts';
 import { asSourceId, asWorkspaceId } from '../../src/core/ids.ts';
 import { normalizeMessage } from '../../src/ingest/normalize.ts';
 import { DEFAULT_IDENTITY } from '../../src/store/port.ts';
@@ -153,4 +153,10 @@ test("an index pass orders every entry once, by its hash's top 32 bits, ties as 
     const expected = [...hashes.keys()].sort((a, b) => top(hashes[a]!) - top(hashes[b]!) || a - b);
     assert.deepEqual([...order], expected, `n = ${n}`);
   }
+});
+
+test('message keys hashed in two parts equal the hash of the joined string, so stored keys stay valid', () => {
+  const parts = ['', 'src_1', 'a b', randomUUID(), 'é€𝄞', 'x'.repeat(300)];
+  for (const a of parts)
+    for (const b of parts) assert.equal(hash53Joined(a, b), hash53(`${a} ${b}`), `${a} | ${b}`);
 });

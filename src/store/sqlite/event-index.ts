@@ -1,5 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
-import { hash53 } from '../../core/hash53.ts';
+import { hash53, hash53Joined } from '../../core/hash53.ts';
 import type { TimelineCursor } from '../port.ts';
 import type { EventRow } from '../rows.ts';
 import { MessageFilter } from './message-filter.ts';
@@ -9,7 +9,14 @@ type Seq = { seq: number; ts: number };
 type MessageKey = { source_id: string; message_id: string };
 type EventKeys = MessageKey & { profile_id: string; ts: number };
 type TailRow = EventKeys & { seq: number };
-type TailEntry = { key: string; profile: number; ts: number; seq: number; message: number };
+type TailEntry = {
+  source: string;
+  messageId: string;
+  profile: number;
+  ts: number;
+  seq: number;
+  message: number;
+};
 /** A pass in progress: its entries, their order in each table, and how far each table got. */
 type Pass = {
   entries: TailEntry[];
@@ -38,16 +45,18 @@ const FILTER_STEP = 50_000;
  * case) costs no lookup.
  */
 export class EventIndex {
-  /** (source, messageId) → seq for events in the tail; only the writer keeps it. */
-  private readonly tailKeys = new Map<string, number>();
+  /**
+   * Source → messageId → seq for events in the tail; only the writer keeps it. Nested, so a look-up
+   * hashes the message id as it came instead of a key string built per event.
+   */
+  private readonly tailKeys = new Map<string, Map<string, number>>();
   /** The tail's index entries, in append order: what the next pass adds to the index tables. */
   private tail: TailEntry[] = [];
   /** The pass in progress: older entries than the tail's, being indexed a step at a time. */
   private pass: Pass | null = null;
-  /** The message `seen` last checked, with its tail key and hash (fields, not an object per event). */
+  /** The message `seen` last checked, with its hash (fields, not an object per event). */
   private checkedSource = '';
   private checkedMessage = '';
-  private checkedKey = '';
   private checkedHash = 0;
   /** Message hashes of the indexed events; complete once `filterCursor` is null. */
   private filter: MessageFilter | null = null;
@@ -118,14 +127,12 @@ export class EventIndex {
 
   /** True when this source already stored this message id. */
   seen(sourceId: string, messageId: string): boolean {
-    const k = key(sourceId, messageId);
     const h = messageHash(sourceId, messageId);
-    // `appended` follows for a new message: it takes the key and hash made here.
+    // `appended` follows for a new message: it takes the hash made here.
     this.checkedSource = sourceId;
     this.checkedMessage = messageId;
-    this.checkedKey = k;
     this.checkedHash = h;
-    if (this.tailKeys.has(k)) return true;
+    if (this.tailKeys.get(sourceId)?.has(messageId)) return true;
     // A new message id is the usual case: the filter answers it without touching the index.
     if (this.filter !== null && this.filterCursor === null && !this.filter.mayHave(h)) return false;
     // Almost always no row: one cheap get() answers; only a hit needs the full walk.
@@ -140,10 +147,15 @@ export class EventIndex {
   /** Records an appended event in the tail. */
   appended(sourceId: string, messageId: string, profileId: string, ts: number, seq: number): void {
     const same = sourceId === this.checkedSource && messageId === this.checkedMessage;
-    const k = same ? this.checkedKey : key(sourceId, messageId);
-    this.tailKeys.set(k, seq);
+    let bySource = this.tailKeys.get(sourceId);
+    if (bySource === undefined) {
+      bySource = new Map();
+      this.tailKeys.set(sourceId, bySource);
+    }
+    bySource.set(messageId, seq);
     this.tail.push({
-      key: k,
+      source: sourceId,
+      messageId,
       profile: profileHash(profileId),
       ts,
       seq,
@@ -198,7 +210,7 @@ export class EventIndex {
     this.stmt.setIndexedSeq.run(pass.lastSeq);
     for (const e of entries) {
       this.filter?.add(e.message);
-      this.tailKeys.delete(e.key);
+      this.tailKeys.get(e.source)?.delete(e.messageId);
     }
     this.pass = null;
   }
@@ -310,10 +322,9 @@ class Rows {
   }
 }
 
-const key = (sourceId: string, messageId: string) => `${sourceId}\u0000${messageId}`;
 const profileHash = (id: string): number => hash53(id);
 // Source ids are generated without spaces, so the space keeps (source, message) pairs distinct.
-const messageHash = (sourceId: string, messageId: string): number => hash53(`${sourceId} ${messageId}`);
+const messageHash = (sourceId: string, messageId: string): number => hash53Joined(sourceId, messageId);
 
 function prepare(db: Database) {
   const s = <T extends unknown[]>(sql: string): Statement<T> => db.prepare<T>(sql);
