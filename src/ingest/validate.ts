@@ -65,22 +65,24 @@ function parseCanonical(s: string): number {
     const c = s.charCodeAt(i) - 48;
     if (c < 0 || c > 9) return Number.NaN;
   }
-  const n = (i: number, len: number) => {
-    let v = 0;
-    for (let k = i; k < i + len; k++) v = v * 10 + s.charCodeAt(k) - 48;
-    return v;
-  };
-  const y = n(0, 4);
-  const m = n(5, 2);
-  const d = n(8, 2);
-  const hh = n(11, 2);
-  const mm = n(14, 2);
-  const ss = n(17, 2);
+  const y = digitsAt(s, 0, 4);
+  const m = digitsAt(s, 5, 2);
+  const d = digitsAt(s, 8, 2);
+  const hh = digitsAt(s, 11, 2);
+  const mm = digitsAt(s, 14, 2);
+  const ss = digitsAt(s, 17, 2);
   // Years before 100 (Date.UTC reads them as 19xx) and anything out of range: the general path.
   if (y < 100 || m < 1 || m > 12 || d < 1 || d > DAYS_IN_MONTH[m - 1]! || hh > 23 || mm > 59 || ss > 59)
     return Number.NaN;
   if (m === 2 && d === 29 && !(y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0))) return Number.NaN;
-  return Date.UTC(y, m - 1, d, hh, mm, ss, n(20, 3));
+  return Date.UTC(y, m - 1, d, hh, mm, ss, digitsAt(s, 20, 3));
+}
+
+/** The number written by `len` digits of `s` from `i` (checked to be digits by the caller). */
+function digitsAt(s: string, i: number, len: number): number {
+  let v = 0;
+  for (let k = i; k < i + len; k++) v = v * 10 + s.charCodeAt(k) - 48;
+  return v;
 }
 
 function parseIso(s: string): number | null {
