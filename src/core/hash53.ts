@@ -5,14 +5,7 @@
  * row read, never a wrong answer.
  */
 export function hash53(s: string): number {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 2654435761);
-    h2 = Math.imul(h2 ^ c, 1597334677);
-  }
-  return finish(h1, h2);
+  return hashChars(s, null);
 }
 
 /**
@@ -20,24 +13,20 @@ export function hash53(s: string): number {
  * to copy into one piece): the same value, so keys stored by either stay valid.
  */
 export function hash53Joined(a: string, b: string): number {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < a.length; i++) {
-    const c = a.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 2654435761);
-    h2 = Math.imul(h2 ^ c, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ 32, 2654435761);
-  h2 = Math.imul(h2 ^ 32, 1597334677);
-  for (let i = 0; i < b.length; i++) {
-    const c = b.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 2654435761);
-    h2 = Math.imul(h2 ^ c, 1597334677);
-  }
-  return finish(h1, h2);
+  return hashChars(a, b);
 }
 
-function finish(h1: number, h2: number): number {
+/** The characters of `a`, then, when `b` is given, a space and the characters of `b`. */
+function hashChars(a: string, b: string | null): number {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  const split = a.length;
+  const n = b === null ? split : split + 1 + b.length;
+  for (let i = 0; i < n; i++) {
+    const c = i < split ? a.charCodeAt(i) : i === split ? 32 : b!.charCodeAt(i - split - 1);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
   h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
