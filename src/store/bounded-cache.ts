@@ -15,10 +15,8 @@ export class BoundedCache<K, V> {
     const hit = this.young.get(key);
     if (hit !== undefined) return hit;
     const aged = this.old.get(key);
-    if (aged !== undefined) {
-      this.old.delete(key);
-      this.set(key, aged);
-    }
+    // Setting it again moves it to the young generation (and out of the old one).
+    if (aged !== undefined) this.set(key, aged);
     return aged;
   }
 

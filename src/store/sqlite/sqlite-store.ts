@@ -409,8 +409,7 @@ export class SqliteStore implements Store {
     // The caches may hold entries written by the rolled-back transaction.
     this.owners.clear();
     this.userIds.clear();
-    this.versioned.traits.clear();
-    this.versioned.consent.clear();
+    for (const cache of Object.values(this.versioned)) cache.clear();
     this.index.reloadTail();
   }
 
@@ -469,8 +468,7 @@ export class SqliteStore implements Store {
   private forgetProfile(profile: ProfileId, identifiers: readonly IdentifierRow[], ws: string): void {
     for (const r of identifiers) this.ownersOf(ws, r.kind).delete(r.value);
     this.userIds.delete(profile);
-    this.versioned.traits.delete(profile);
-    this.versioned.consent.delete(profile);
+    for (const cache of Object.values(this.versioned)) cache.delete(profile);
   }
 
   private readonly tx: AppendTx = {
@@ -491,8 +489,7 @@ export class SqliteStore implements Store {
       this.stmt.insertProfile.run(id, ws, at, at);
       this.created.set(id, at);
       this.userIds.set(id, []);
-      this.versioned.traits.set(id, NO_TRAITS);
-      this.versioned.consent.set(id, NO_TRAITS);
+      for (const cache of Object.values(this.versioned)) cache.set(id, NO_TRAITS);
       return id;
     },
     attach: async (ws, profile, id, at) => {
@@ -517,8 +514,7 @@ export class SqliteStore implements Store {
       this.stmt.touch.run(at, into);
       this.userIds.set(into, [...this.userIdsOf(into), ...fromUsers]);
       this.userIds.delete(from);
-      this.versioned.traits.delete(from);
-      this.versioned.consent.delete(from);
+      for (const cache of Object.values(this.versioned)) cache.delete(from);
       for (const r of moved) this.ownersOf(ws, r.kind).set(r.value, into);
     },
     loadTraits: async (_ws, profile, column) => {
