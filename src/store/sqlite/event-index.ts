@@ -2,6 +2,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import { hash53, hash53Joined } from '../../core/hash53.ts';
 import type { TimelineCursor } from '../port.ts';
 import type { EventRow } from '../rows.ts';
+import { HashSlots } from './hash-slots.ts';
 import { MessageFilter } from './message-filter.ts';
 import { multiRowInsert } from './multi-row.ts';
 
@@ -45,13 +46,15 @@ const FILTER_STEP = 50_000;
  * case) costs no lookup.
  */
 export class EventIndex {
-  /**
-   * Source → messageId → seq for events in the tail; only the writer keeps it. Nested, so a look-up
-   * hashes the message id as it came instead of a key string built per event.
-   */
-  private readonly tailKeys = new Map<string, Map<string, number>>();
   /** The tail's index entries, in append order: what the next pass adds to the index tables. */
   private tail: TailEntry[] = [];
+  /**
+   * The tail's message hashes, with each entry's position in `tail`; only the writer keeps it.
+   * When a pass starts it goes with the tail's entries, and it is dropped when the pass is done.
+   */
+  private tailSlots = new HashSlots();
+  /** The same for the entries of the pass in progress. */
+  private passSlots: HashSlots | null = null;
   /** The pass in progress: older entries than the tail's, being indexed a step at a time. */
   private pass: Pass | null = null;
   /** The message `seen` last checked, with its hash (fields, not an object per event). */
@@ -112,10 +115,11 @@ export class EventIndex {
 
   /** Rebuilds the in-memory tail from the log (at start, and after a rollback or an erasure). */
   reloadTail(): void {
-    this.tailKeys.clear();
     this.tail = [];
+    this.tailSlots = new HashSlots();
     // A pass cut short starts again: rows it had inserted are inserted again, and ignored.
     this.pass = null;
+    this.passSlots = null;
     for (const r of this.stmt.tailKeys.iterate(this.indexedSeq()) as Iterable<TailRow>) {
       this.appended(r.source_id, r.message_id, r.profile_id, r.ts, r.seq);
     }
@@ -132,7 +136,8 @@ export class EventIndex {
     this.checkedSource = sourceId;
     this.checkedMessage = messageId;
     this.checkedHash = h;
-    if (this.tailKeys.get(sourceId)?.has(messageId)) return true;
+    if (holds(this.tailSlots, this.tail, h, sourceId, messageId)) return true;
+    if (this.pass !== null && holds(this.passSlots!, this.pass.entries, h, sourceId, messageId)) return true;
     // A new message id is the usual case: the filter answers it without touching the index.
     if (this.filter !== null && this.filterCursor === null && !this.filter.mayHave(h)) return false;
     // Almost always no row: one cheap get() answers; only a hit needs the full walk.
@@ -147,20 +152,9 @@ export class EventIndex {
   /** Records an appended event in the tail. */
   appended(sourceId: string, messageId: string, profileId: string, ts: number, seq: number): void {
     const same = sourceId === this.checkedSource && messageId === this.checkedMessage;
-    let bySource = this.tailKeys.get(sourceId);
-    if (bySource === undefined) {
-      bySource = new Map();
-      this.tailKeys.set(sourceId, bySource);
-    }
-    bySource.set(messageId, seq);
-    this.tail.push({
-      source: sourceId,
-      messageId,
-      profile: profileHash(profileId),
-      ts,
-      seq,
-      message: same ? this.checkedHash : messageHash(sourceId, messageId),
-    });
+    const message = same ? this.checkedHash : messageHash(sourceId, messageId);
+    this.tailSlots.add(message, this.tail.length);
+    this.tail.push({ source: sourceId, messageId, profile: profileHash(profileId), ts, seq, message });
   }
 
   /**
@@ -173,6 +167,8 @@ export class EventIndex {
     if (this.pass !== null || this.tail.length === 0) return;
     const entries = this.tail;
     this.tail = [];
+    this.passSlots = this.tailSlots;
+    this.tailSlots = new HashSlots(entries.length);
     let lastSeq = 0;
     for (const e of entries) if (e.seq > lastSeq) lastSeq = e.seq;
     this.pass = {
@@ -208,11 +204,9 @@ export class EventIndex {
     pass.messages = advance(pass.byMessage, pass.messages, messages, (e) => messages.add(e.message, e.seq));
     if (pass.profiles < entries.length || pass.messages < entries.length) return;
     this.stmt.setIndexedSeq.run(pass.lastSeq);
-    for (const e of entries) {
-      this.filter?.add(e.message);
-      this.tailKeys.get(e.source)?.delete(e.messageId);
-    }
+    if (this.filter !== null) for (const e of entries) this.filter.add(e.message);
     this.pass = null;
+    this.passSlots = null;
   }
 
   /** Indexes everything not yet indexed now, in one transaction the caller opens. */
@@ -320,6 +314,21 @@ class Rows {
     this.insert(this.values.length / this.width).run(this.values);
     this.values = [];
   }
+}
+
+/** True when `slots` maps `hash` to an entry of `entries` for this very message. */
+function holds(
+  slots: HashSlots,
+  entries: readonly TailEntry[],
+  hash: number,
+  sourceId: string,
+  messageId: string,
+): boolean {
+  for (let s = slots.find(hash); s !== -1; s = slots.find(hash, s)) {
+    const e = entries[slots.positionAt(s)]!;
+    if (e.messageId === messageId && e.source === sourceId) return true;
+  }
+  return false;
 }
 
 const profileHash = (id: string): number => hash53(id);
