@@ -311,7 +311,9 @@ class Rows {
   /** Inserts the rows added since the last flush, in one statement. */
   flush(): void {
     if (this.values.length === 0) return;
-    this.insert(this.values.length / this.width).run(this.values);
+    // Spread, not an array: the driver reads an array element by element through the engine's
+    // slow property API, and spreading costs a quarter less per row (see multi-row.ts).
+    this.insert(this.values.length / this.width).run(...this.values);
     this.values = [];
   }
 }

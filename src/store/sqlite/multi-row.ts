@@ -8,7 +8,10 @@ export const placeholders = (width: number, rows: number): string =>
 
 /**
  * Multi-row `INSERT`s of one shape, prepared once per row count: `head` is the statement up to
- * `VALUES`, and the parameters are `width` per row, all rows in one flat array.
+ * `VALUES`, and the parameters are `width` per row. Pass them spread (`run(...values)`), not as
+ * one array: the driver reads an array's elements one by one through the engine's property API,
+ * which made binding a 10-column row about a quarter dearer than binding the same values as
+ * arguments.
  */
 export function multiRowInsert(
   db: Database,

@@ -592,7 +592,7 @@ export class SqliteStore implements Store {
       'INSERT INTO events (seq, workspace_id, source_id, message_id, profile_id, type, name, ts, received_at, body)',
       EVENT_COLUMNS,
     );
-    this.insertEvents(rows.length / EVENT_COLUMNS).run(rows);
+    this.insertEvents(rows.length / EVENT_COLUMNS).run(...rows);
   }
 
   private resolveId(ws: WorkspaceId, id: ProfileId): ProfileRow | null {
