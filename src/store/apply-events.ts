@@ -32,6 +32,14 @@ export interface AppendTx {
   upsertGroup(ev: NormalizedEvent, profile: ProfileId): Promise<void>;
   /** False when (source, messageId) is already stored. */
   insertEvent(ev: NormalizedEvent, profile: ProfileId): Promise<boolean>;
+  /**
+   * Optional, for an adapter that remembers: the profile that this user id and this anonymous id
+   * were last both found to belong to, if nothing has moved identifiers since; else undefined.
+   * Most events carry a known pair, and one look-up then answers for both identifiers.
+   */
+  pairOwner?(ws: WorkspaceId, userId: string, anonymousId: string): ProfileId | undefined;
+  /** Called when a user id and an anonymous id were both found to belong to `profile`. */
+  rememberPair?(ws: WorkspaceId, userId: string, anonymousId: string, profile: ProfileId): void;
 }
 
 /** Collects a commit's `CommitChanges` while `applyEvents` runs. */
@@ -139,12 +147,22 @@ export async function resolveProfile(
   changes?: ChangeCollector,
 ): Promise<ProfileId> {
   const ws = ev.workspaceId;
+  // An identify may carry identifier traits and an alias a previous id: only other types are
+  // answered by their pair of ids alone.
+  const pair = ev.userId !== null && ev.anonymousId !== null && ev.type !== 'identify' && ev.type !== 'alias';
+  if (pair && tx.pairOwner !== undefined) {
+    const known = tx.pairOwner(ws, ev.userId!, ev.anonymousId!);
+    if (known !== undefined) return known;
+  }
   const ids = await identifiersOf(tx, ev, cfg);
   const found: (ProfileId | null)[] = [];
   for (const id of ids) found.push(await tx.ownerOf(ws, id));
   // The usual case: every identifier is known and points at one profile; nothing to decide.
   const first = found[0];
-  if (first && found.every((o) => o === first)) return first;
+  if (first && found.every((o) => o === first)) {
+    if (pair) tx.rememberPair?.(ws, ev.userId!, ev.anonymousId!, first);
+    return first;
+  }
   const owners = new Map<string, OwnerRef>();
   for (const [i, id] of ids.entries()) {
     const owner = found[i];

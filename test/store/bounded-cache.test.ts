@@ -148,3 +148,32 @@ test('traits and consent come out right with caches that roll over constantly, a
     await reopened.close();
   }
 });
+
+test('a user id and anonymous id remembered together follow their profile when it is merged away', async () => {
+  const store = new SqliteStore({ path: join(dir, 'pairs.db') });
+  await store.ensureWorkspace(WS, 'cache');
+  const identity = () => ({ ...DEFAULT_IDENTITY, maxUserIdsPerProfile: 2 });
+  let n = 0;
+  const track = (ids: Record<string, string>) =>
+    normalizeMessage({ type: 'track', event: 'Seen', messageId: `p${n++}`, ...ids }, 'track', ctx);
+  const identify = (ids: Record<string, string>) =>
+    normalizeMessage({ type: 'identify', messageId: `p${n++}`, ...ids }, 'identify', ctx);
+  // Twice each, so the second event of each pair is answered from memory.
+  const first = [track({ userId: 'u1', anonymousId: 'a1' }), track({ userId: 'u1', anonymousId: 'a1' })];
+  const second = [track({ userId: 'u2', anonymousId: 'a2' }), track({ userId: 'u2', anonymousId: 'a2' })];
+  const [[one], [two]] = (await store.append([first, second], identity, true)).changes.profiles.reduce(
+    (acc: string[][], p, i) => (acc[i < 2 ? 0 : 1]!.push(p!), acc),
+    [[], []],
+  );
+  assert.notEqual(one, two);
+  // u2 with a1 merges the two profiles into one; then the remembered pair (u1, a1) must lead there.
+  const merged = await store.append([[identify({ userId: 'u2', anonymousId: 'a1' })]], identity, true);
+  assert.equal(merged.changes.merges.length, 1);
+  const survivor = merged.changes.profiles[0]!;
+  const after = await store.append([[track({ userId: 'u1', anonymousId: 'a1' })]], identity, true);
+  assert.equal(after.changes.profiles[0], survivor);
+  const profile = await store.findProfile(WS, 'user_id', 'u1');
+  assert.equal(profile?.id, survivor);
+  assert.equal((await store.listEvents(WS, survivor, 10, null)).events.length, 6);
+  await store.close();
+});

@@ -104,6 +104,12 @@ export class SqliteStore implements Store {
    * nor its JSON (their pages rarely stay in SQLite's cache while the log grows past them).
    */
   private readonly versioned: Record<TraitColumn, BoundedCache<ProfileId, VersionedTraits>>;
+  /**
+   * By user id: the anonymous id last seen with it and the profile both belong to, so the usual
+   * event resolves with one look-up. Identifiers move only by a merge or an erasure, which clear
+   * it (as does a rollback).
+   */
+  private readonly pairs: BoundedCache<string, { ws: string; anonymousId: string; profile: ProfileId }>;
   /** Profiles created by the transaction in progress, with their creation time. */
   private readonly created = new Map<ProfileId, number>();
   private readonly cacheSize: number;
@@ -117,6 +123,7 @@ export class SqliteStore implements Store {
     this.cacheSize = options.cacheSize ?? 1_000_000;
     this.userIds = new BoundedCache(this.cacheSize);
     const traitsGeneration = Math.min(this.cacheSize, TRAITS_CACHE);
+    this.pairs = new BoundedCache(traitsGeneration);
     this.versioned = {
       traits: new BoundedCache(traitsGeneration),
       consent: new BoundedCache(traitsGeneration),
@@ -409,6 +416,7 @@ export class SqliteStore implements Store {
     // The caches may hold entries written by the rolled-back transaction.
     this.owners.clear();
     this.userIds.clear();
+    this.pairs.clear();
     for (const cache of Object.values(this.versioned)) cache.clear();
     this.index.reloadTail();
   }
@@ -468,6 +476,7 @@ export class SqliteStore implements Store {
   private forgetProfile(profile: ProfileId, identifiers: readonly IdentifierRow[], ws: string): void {
     for (const r of identifiers) this.ownersOf(ws, r.kind).delete(r.value);
     this.userIds.delete(profile);
+    this.pairs.clear();
     for (const cache of Object.values(this.versioned)) cache.delete(profile);
   }
 
@@ -484,6 +493,13 @@ export class SqliteStore implements Store {
       return profile;
     },
     userIdsOf: async (profile) => this.userIdsOf(profile),
+    pairOwner: (ws, userId, anonymousId) => {
+      const p = this.pairs.get(userId);
+      return p !== undefined && p.anonymousId === anonymousId && p.ws === ws ? p.profile : undefined;
+    },
+    rememberPair: (ws, userId, anonymousId, profile) => {
+      this.pairs.set(userId, { ws, anonymousId, profile });
+    },
     createProfile: async (ws, at) => {
       const id = asProfileId(uuid7(at));
       this.stmt.insertProfile.run(id, ws, at, at);
@@ -512,6 +528,7 @@ export class SqliteStore implements Store {
       this.stmt.repointMerges.run(into, from);
       this.stmt.insertMerge.run(from, ws, into, at);
       this.stmt.touch.run(at, into);
+      this.pairs.clear();
       this.userIds.set(into, [...this.userIdsOf(into), ...fromUsers]);
       this.userIds.delete(from);
       for (const cache of Object.values(this.versioned)) cache.delete(from);
