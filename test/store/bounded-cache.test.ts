@@ -161,10 +161,8 @@ test('a user id and anonymous id remembered together follow their profile when i
   // Twice each, so the second event of each pair is answered from memory.
   const first = [track({ userId: 'u1', anonymousId: 'a1' }), track({ userId: 'u1', anonymousId: 'a1' })];
   const second = [track({ userId: 'u2', anonymousId: 'a2' }), track({ userId: 'u2', anonymousId: 'a2' })];
-  const [[one], [two]] = (await store.append([first, second], identity, true)).changes.profiles.reduce(
-    (acc: string[][], p, i) => (acc[i < 2 ? 0 : 1]!.push(p!), acc),
-    [[], []],
-  );
+  const [one, same, two] = (await store.append([first, second], identity, true)).changes.profiles;
+  assert.equal(same, one);
   assert.notEqual(one, two);
   // u2 with a1 merges the two profiles into one; then the remembered pair (u1, a1) must lead there.
   const merged = await store.append([[identify({ userId: 'u2', anonymousId: 'a1' })]], identity, true);
