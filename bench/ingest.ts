@@ -17,12 +17,14 @@ import { asSourceId, DEFAULT_WORKSPACE } from '../src/core/ids.ts';
 import { normalizeMessage } from '../src/ingest/normalize.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import {
+  commitTotals,
   EventFactory,
   fmt,
   type LoadOptions,
   load as loadWith,
   percentile,
   report,
+  reportCommits,
   startServer,
   WRITE_KEY,
 } from './lib.ts';
@@ -164,8 +166,10 @@ if (!skip.has('batch')) {
   try {
     await prefill(server.url);
     await load(server.url, '/v1/batch', 100, 2); // warm-up
+    const before = await commitTotals(server.url);
     const r = await load(server.url, '/v1/batch', 100, SECONDS);
     report('POST /v1/batch (100 events/request)', r, 'events');
+    reportCommits(before, await commitTotals(server.url));
     results.batch = r.events / r.seconds;
     results.batchP99 = percentile(r.latencies, 99);
   } finally {

@@ -257,6 +257,35 @@ export async function load(url: string, o: LoadOptions): Promise<LoadResult> {
   return { events, requests, seconds: elapsed, latencies, errors };
 }
 
+/** The server's group commits so far, from its Prometheus metrics. */
+export async function commitTotals(url: string): Promise<{ count: number; events: number; seconds: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const value = (name: string): number => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    if (line === undefined) throw new Error(`/metrics has no ${name}`);
+    return Number(line.slice(name.length + 1));
+  };
+  return {
+    count: value('concierge_commit_events_count'),
+    events: value('concierge_commit_events_sum'),
+    seconds: value('concierge_commit_seconds_sum'),
+  };
+}
+
+/** The group commits between two `commitTotals` readings: how many, how big, how long. */
+export function reportCommits(
+  before: Awaited<ReturnType<typeof commitTotals>>,
+  after: Awaited<ReturnType<typeof commitTotals>>,
+): void {
+  const commits = after.count - before.count;
+  console.log(
+    `  group commits: ${fmt(commits)}, ${fmt((after.events - before.events) / commits)} events and ${fmt(
+      ((after.seconds - before.seconds) / commits) * 1000,
+      1,
+    )} ms each on average (from arrival at the writer's queue to the answer)`,
+  );
+}
+
 export function report(label: string, r: LoadResult, unit: string) {
   console.log(
     `${label}: ${fmt(r.events / r.seconds)} ${unit}/s over ${r.seconds.toFixed(1)} s (${fmt(r.requests)} requests, ${r.errors} errors); ` +

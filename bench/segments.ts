@@ -23,7 +23,16 @@ import Database from 'better-sqlite3';
 import { Pool } from 'undici';
 import { DEFAULT_WORKSPACE } from '../src/core/ids.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
-import { ADMIN_TOKEN, fmt, load, report, startServer, WRITE_KEY } from './lib.ts';
+import {
+  ADMIN_TOKEN,
+  commitTotals,
+  fmt,
+  load,
+  report,
+  reportCommits,
+  startServer,
+  WRITE_KEY,
+} from './lib.ts';
 import { COUNTRIES, definitions, PLANS, pickName, properties } from './retail-world.ts';
 
 const { values: args } = parseArgs({
@@ -272,8 +281,10 @@ try {
     const server = await startServer({}, dataDir);
     try {
       await load(server.url, { ...loadOptions, seconds: 2, factory: new LiveTraffic() });
+      const before = await commitTotals(server.url);
       const r = await load(server.url, { ...loadOptions, seconds: SECONDS, factory: new LiveTraffic() });
       report('segments off: POST /v1/batch', r, 'events');
+      reportCommits(before, await commitTotals(server.url));
       off = r.events / r.seconds;
       rssOff = await rss(server.url);
     } finally {
@@ -318,8 +329,10 @@ try {
       );
 
       await load(server.url, { ...loadOptions, seconds: 2, factory: new LiveTraffic() });
+      const before = await commitTotals(server.url);
       const r = await load(server.url, { ...loadOptions, seconds: SECONDS, factory: new LiveTraffic() });
       report('segments on: POST /v1/batch', r, 'events');
+      reportCommits(before, await commitTotals(server.url));
       const on = r.events / r.seconds;
       console.log(
         `throughput with 101 segments / without: ${(on / off).toFixed(2)} (cost ${((1 - on / off) * 100).toFixed(0)} %)`,
