@@ -227,7 +227,7 @@ export class SegmentEngine {
     const projection = this.reg.projections.get(name);
     if (projection === undefined) return false;
     s.facts ??= new ProfileFacts();
-    const added = s.facts.insert(name, ts, tie, values.length > 0 ? values : null);
+    const added = s.facts.insert(projection.name, ts, tie, values.length > 0 ? values : null);
     s.pruneAt = Math.min(s.pruneAt, ts + projection.horizonMs);
     if (now >= s.pruneAt) this.prune(s, s.facts, now);
     return added;

@@ -20,6 +20,11 @@ export interface CompiledMatcher {
 
 /** Which values of an event are kept, and for how long. */
 export interface Projection {
+  /**
+   * The event name, one string shared by every fact the engine keeps under it: names arrive as a
+   * fresh copy per event from the other thread, and keeping those would cost a string per fact.
+   */
+  readonly name: string;
   /** Property paths kept from each event with this name, by index. */
   readonly paths: readonly PropertyPath[];
   /** Events older than this (relative to now) can no longer change any result; Infinity = kept. */
@@ -290,7 +295,11 @@ export class Registry {
     const pathIndex = new Map<string, Map<string, number>>();
     for (const [event, byKey] of paths) {
       const keys = [...byKey.keys()].sort();
-      projections.set(event, { paths: keys.map((k) => byKey.get(k)!), horizonMs: horizon.get(event)! });
+      projections.set(event, {
+        name: event,
+        paths: keys.map((k) => byKey.get(k)!),
+        horizonMs: horizon.get(event)!,
+      });
       pathIndex.set(event, new Map(keys.map((k, i) => [k, i])));
     }
     const compileMatcher = (m: EventMatcher): CompiledMatcher => ({
