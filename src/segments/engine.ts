@@ -42,8 +42,12 @@ class ProfileState implements ProfileView {
   facts: ProfileFacts | null = null;
   /** The first moment one of its facts is older than every window that reads it. */
   pruneAt = Number.POSITIVE_INFINITY;
-  /** One bit per segment, by dependency order; null while in none. */
-  bits: Uint32Array | null = null;
+  /**
+   * One bit per segment, by dependency order, 32 to a word; null while in none. A plain array of
+   * small integers, not a `Uint32Array`: a typed array costs a buffer object besides itself, and
+   * this is one per profile.
+   */
+  bits: number[] | null = null;
   timerAt = 0;
   userId: string | null = null;
   anonymousId: string | null = null;
@@ -71,7 +75,7 @@ class ProfileState implements ProfileView {
   set(i: number, on: boolean): void {
     if (this.bits === null) {
       if (!on) return;
-      this.bits = new Uint32Array(this.layout.words);
+      this.bits = new Array<number>(this.layout.words).fill(0);
     }
     if (on) this.bits[i >>> 5]! |= 1 << (i & 31);
     else this.bits[i >>> 5]! &= ~(1 << (i & 31));
