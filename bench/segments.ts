@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { Pool } from 'undici';
 import { DEFAULT_WORKSPACE } from '../src/core/ids.ts';
+import { indexPathOf } from '../src/store/sqlite/index-file.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import {
   ADMIN_TOKEN,
@@ -131,9 +132,12 @@ async function buildFixture(path: string): Promise<void> {
     })();
   }
   const max = db.prepare('SELECT max(seq) FROM events').pluck().get() as number;
-  db.prepare("UPDATE meta SET value = ? WHERE key = 'indexed_seq'").run(max);
   db.pragma('wal_checkpoint(TRUNCATE)');
   db.close();
+  const index = new Database(indexPathOf(path));
+  index.prepare("UPDATE meta SET value = ? WHERE key = 'indexed_seq'").run(max);
+  index.pragma('wal_checkpoint(TRUNCATE)');
+  index.close();
   console.log(
     `fixture: ${fmt(PROFILES)} profiles, ${fmt(EVENTS)} events written in ${((performance.now() - started) / 1000).toFixed(1)} s`,
   );

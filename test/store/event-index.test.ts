@@ -13,7 +13,7 @@ import { hash53, hash53Joined } from '../../src/core/hash53.ts';
 import { asSourceId, asWorkspaceId } from '../../src/core/ids.ts';
 import { normalizeMessage } from '../../src/ingest/normalize.ts';
 import { DEFAULT_IDENTITY } from '../../src/store/port.ts';
-import { orderBy } from '../../src/store/sqlite/event-index.ts';
+import { orderBy } from '../../src/store/sqlite/index-file.ts';
 import { MessageFilter } from '../../src/store/sqlite/message-filter.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 

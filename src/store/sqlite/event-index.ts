@@ -3,8 +3,8 @@ import { hash53, hash53Joined } from '../../core/hash53.ts';
 import type { TimelineCursor } from '../port.ts';
 import type { EventRow } from '../rows.ts';
 import { HashSlots } from './hash-slots.ts';
+import { indexWrites, PassWriter, passColumns } from './index-file.ts';
 import { MessageFilter } from './message-filter.ts';
-import { multiRowInsert } from './multi-row.ts';
 
 type Seq = { seq: number; ts: number };
 type MessageKey = { source_id: string; message_id: string };
@@ -18,32 +18,40 @@ type TailEntry = {
   seq: number;
   message: number;
 };
-/** A pass in progress: its entries, their order in each table, and how far each table got. */
+/**
+ * A pass: entries that left the tail for the index tables, kept until they are in, so that
+ * de-duplication still finds them. `buffer` holds them as columns (see `passColumns`).
+ */
 type Pass = {
   entries: TailEntry[];
-  byProfile: Uint32Array;
-  byMessage: Uint32Array;
-  profiles: number;
-  messages: number;
+  buffer: Float64Array;
   lastSeq: number;
+  /** Inserting it here, a step at a time; null until the first step (or once sent to a thread). */
+  writer: PassWriter | null;
 };
+/** Index entries of erased events, for `forget`. */
+export type ErasedKeys = { message: number; profile: number; ts: number; seq: number }[];
 
 /** Indexed message hashes read into the filter per step. */
 const FILTER_STEP = 50_000;
+/** Unindexed events indexed per transaction when the store opens far behind (a rebuilt index). */
+const CATCH_UP_CHUNK = 200_000;
 
 /**
  * The SQLite event log and its two indexes — by profile and time, and by (source, message id).
  *
  * Appends go to `events` alone, which is clustered by seq, so they cost one sequential write.
  * Maintaining the indexes row by row would cost a random B-tree page per event and index, which
- * is what limits a durable SQLite log; instead the writer adds the tail (events after
- * `indexed_seq`) to both index tables in one sorted pass, touching each index page once per
- * batch rather than once per event. Index keys are 53-bit hashes, so the tables stay small.
- * The writer keeps the tail's index entries in memory, so a pass reads nothing back from the log.
- * Readers combine the indexes with a scan of the short tail and verify full ids on the event
- * row, and de-duplication checks the tail in memory and, for indexed messages, a Bloom filter
- * before the index — so every answer is exact at every moment, and a new message id (the usual
- * case) costs no lookup.
+ * is what limits a durable SQLite log; instead the tail (events after `indexed_seq`) goes into
+ * both index tables in one sorted pass, touching each index page once per batch rather than once
+ * per event. Index keys are 53-bit hashes, so the tables stay small. The index tables are in a
+ * file of their own (see index-file.ts), written after the log's commit by the writer itself, a
+ * step per commit, or whole by a thread of its own; either way an entry goes in only once its
+ * event is committed, so the index never claims an event the log lacks. The writer keeps the
+ * unindexed entries in memory, so a pass reads nothing back from the log. Readers combine the
+ * indexes with a scan of the short tail and verify full ids on the event row, and de-duplication
+ * checks the tail in memory and, for indexed messages, a Bloom filter before the index — so every
+ * answer is exact at every moment, and a new message id (the usual case) costs no lookup.
  */
 export class EventIndex {
   /** The tail's index entries, in append order: what the next pass adds to the index tables. */
@@ -55,7 +63,7 @@ export class EventIndex {
   private tailSlots = new HashSlots();
   /** The same for the entries of the pass in progress. */
   private passSlots: HashSlots | null = null;
-  /** The pass in progress: older entries than the tail's, being indexed a step at a time. */
+  /** The pass in progress: older entries than the tail's, on their way into the index tables. */
   private pass: Pass | null = null;
   /** The message `seen` last checked, with its hash (fields, not an object per event). */
   private checkedSource = '';
@@ -64,18 +72,27 @@ export class EventIndex {
   /** Message hashes of the indexed events; complete once `filterCursor` is null. */
   private filter: MessageFilter | null = null;
   private filterCursor: number | null = null;
-  private readonly stmt: ReturnType<typeof prepare>;
+  private readonly log: ReturnType<typeof prepareLog>;
+  private readonly idx: ReturnType<typeof prepareIndex>;
+  private readonly writes: ReturnType<typeof indexWrites> | null;
 
   constructor(
-    db: Database,
+    logDb: Database,
+    /** A connection to the index file (see index-file.ts). */
+    private readonly indexDb: Database,
     private readonly writer: boolean,
     /** Indexed message hashes read into the filter per step. */
     private readonly filterStep = FILTER_STEP,
+    /** Unindexed events indexed per transaction at start, while more than this many are unindexed. */
+    private readonly catchUpChunk = CATCH_UP_CHUNK,
   ) {
-    this.stmt = prepare(db);
+    this.log = prepareLog(logDb);
+    this.idx = prepareIndex(indexDb);
+    this.writes = writer ? indexWrites(indexDb) : null;
     if (writer) {
+      this.catchUp();
       this.reloadTail();
-      this.filter = new MessageFilter(Math.ceil(((this.stmt.maxSeq.get() as number | null) ?? 0) * 1.25));
+      this.filter = new MessageFilter(Math.ceil(((this.log.maxSeq.get() as number | null) ?? 0) * 1.25));
       this.filterCursor = -1;
       this.loadFilter();
     }
@@ -108,25 +125,44 @@ export class EventIndex {
    */
   loadFilter(limit = this.filterStep): void {
     if (this.filter === null || this.filterCursor === null) return;
-    const hashes = this.stmt.messageHashesAfter.all(this.filterCursor, limit) as number[];
+    const hashes = this.idx.messageHashesAfter.all(this.filterCursor, limit) as number[];
     for (const h of hashes) this.filter.add(h);
     this.filterCursor = hashes.length < limit ? null : hashes[hashes.length - 1]!;
   }
 
-  /** Rebuilds the in-memory tail from the log (at start, and after a rollback or an erasure). */
+  /**
+   * Indexes the unindexed events a chunk at a time, each in a transaction of the index file,
+   * while they are more than one chunk: at the first start after an upgrade, or when the index
+   * file was lost, so the tail kept in memory stays short.
+   */
+  private catchUp(): void {
+    for (;;) {
+      const rows = this.log.tailChunk.all(this.indexedSeq(), this.catchUpChunk) as TailRow[];
+      if (rows.length < this.catchUpChunk) return;
+      const entries = rows.map((r) => entryOf(r.source_id, r.message_id, r.profile_id, r.ts, r.seq));
+      const writer = new PassWriter(this.writes!, passColumns(columnsOf(entries)));
+      this.indexDb.transaction(() => {
+        writer.step(Number.POSITIVE_INFINITY);
+        this.writes!.setIndexedSeq.run(rows[rows.length - 1]!.seq);
+      })();
+    }
+  }
+
+  /**
+   * Rebuilds the in-memory tail from the log (at start, and after a rollback or an erasure). A
+   * pass in progress holds committed events only, so it stays; the tail is what follows it.
+   */
   reloadTail(): void {
     this.tail = [];
     this.tailSlots = new HashSlots();
-    // A pass cut short starts again: rows it had inserted are inserted again, and ignored.
-    this.pass = null;
-    this.passSlots = null;
-    for (const r of this.stmt.tailKeys.iterate(this.indexedSeq()) as Iterable<TailRow>) {
+    const after = this.pass?.lastSeq ?? this.indexedSeq();
+    for (const r of this.log.tailKeys.iterate(after) as Iterable<TailRow>) {
       this.appended(r.source_id, r.message_id, r.profile_id, r.ts, r.seq);
     }
   }
 
   indexedSeq(): number {
-    return this.stmt.indexedSeq.get() as number;
+    return this.idx.indexedSeq.get() as number;
   }
 
   /** True when this source already stored this message id. */
@@ -141,9 +177,9 @@ export class EventIndex {
     // A new message id is the usual case: the filter answers it without touching the index.
     if (this.filter !== null && this.filterCursor === null && !this.filter.mayHave(h)) return false;
     // Almost always no row: one cheap get() answers; only a hit needs the full walk.
-    if (this.stmt.firstMessageSeq.get(h) === undefined) return false;
-    for (const seq of this.stmt.messageSeqs.iterate(h) as Iterable<number>) {
-      const r = this.stmt.keyOfSeq.get(seq) as MessageKey | undefined;
+    if (this.idx.firstMessageSeq.get(h) === undefined) return false;
+    for (const seq of this.idx.messageSeqs.iterate(h) as Iterable<number>) {
+      const r = this.log.keyOfSeq.get(seq) as MessageKey | undefined;
       if (r && r.source_id === sourceId && r.message_id === messageId) return true;
     }
     return false;
@@ -158,88 +194,92 @@ export class EventIndex {
   }
 
   /**
-   * Makes the tail the next pass: its entries are sorted once, by each table's key, and then
-   * inserted a key range at a time by `step`, so each index page is still written once per pass,
-   * but the work rides along with the commits instead of stalling them. New appends form the next
-   * tail meanwhile.
+   * Makes the tail the next pass, when there is none and the tail is not empty; returns it (its
+   * columns and last seq) or null. Call it after the log's commit, so a pass holds committed
+   * events only. New appends form the next tail meanwhile.
    */
-  startPass(): void {
-    if (this.pass !== null || this.tail.length === 0) return;
+  startPass(): { buffer: Float64Array; lastSeq: number } | null {
+    if (this.pass !== null || this.tail.length === 0) return null;
     const entries = this.tail;
     this.tail = [];
     this.passSlots = this.tailSlots;
     this.tailSlots = new HashSlots(entries.length);
     let lastSeq = 0;
     for (const e of entries) if (e.seq > lastSeq) lastSeq = e.seq;
-    this.pass = {
-      entries,
-      byProfile: orderBy(entries, (e) => e.profile),
-      byMessage: orderBy(entries, (e) => e.message),
-      profiles: 0,
-      messages: 0,
-      lastSeq,
-    };
+    this.pass = { entries, buffer: columnsOf(entries), lastSeq, writer: null };
+    return this.pass;
   }
 
   /**
    * Inserts up to `budget` more entries of the pass into each index table, inside the caller's
-   * transaction. When the pass is done, `indexed_seq` moves past it, in the same transaction.
+   * transaction on the index file. When the pass is done, `indexed_seq` moves past it, in the
+   * same transaction; the caller then calls `passDone` once that transaction has committed.
+   * Returns true when the pass is all in.
    */
-  step(budget: number): void {
+  step(budget: number): boolean {
+    const pass = this.pass;
+    if (pass === null) return false;
+    pass.writer ??= new PassWriter(this.writes!, passColumns(pass.buffer));
+    if (!pass.writer.step(budget)) return false;
+    this.writes!.setIndexedSeq.run(pass.lastSeq);
+    return true;
+  }
+
+  /** The pass is in the index tables and committed there: its entries leave memory. */
+  passDone(): void {
     const pass = this.pass;
     if (pass === null) return;
-    const { entries } = pass;
-    /** Inserts the entries at positions `from` up to `from + budget` of `order`; returns the end. */
-    const advance = (order: Uint32Array, from: number, rows: Rows, add: (e: TailEntry) => void) => {
-      const end = Math.min(entries.length, from + budget);
-      for (let i = from; i < end; i++) add(entries[order[i]!]!);
-      rows.flush();
-      return end;
-    };
-    const profiles = new Rows(this.stmt.indexProfiles, 3);
-    pass.profiles = advance(pass.byProfile, pass.profiles, profiles, (e) =>
-      profiles.add(e.profile, e.ts, e.seq),
-    );
-    const messages = new Rows(this.stmt.indexMessages, 2);
-    pass.messages = advance(pass.byMessage, pass.messages, messages, (e) => messages.add(e.message, e.seq));
-    if (pass.profiles < entries.length || pass.messages < entries.length) return;
-    this.stmt.setIndexedSeq.run(pass.lastSeq);
-    if (this.filter !== null) for (const e of entries) this.filter.add(e.message);
+    if (this.filter !== null) for (const e of pass.entries) this.filter.add(e.message);
     this.pass = null;
     this.passSlots = null;
   }
 
-  /** Indexes everything not yet indexed now, in one transaction the caller opens. */
+  /** A step of the pass failed and its transaction rolled back: the next step starts it over. */
+  restartPass(): void {
+    if (this.pass !== null) this.pass.writer = null;
+  }
+
+  /** Indexes everything not yet indexed now, in one transaction on the index file. */
   indexTail(): number {
     const n = this.pending;
+    if (n === 0) return 0;
+    this.indexDb.transaction(() => {
+      this.step(Number.POSITIVE_INFINITY);
+    })();
+    this.passDone();
     this.startPass();
-    this.step(Number.POSITIVE_INFINITY);
-    this.startPass();
-    this.step(Number.POSITIVE_INFINITY);
+    this.indexDb.transaction(() => {
+      this.step(Number.POSITIVE_INFINITY);
+    })();
+    this.passDone();
     return n;
   }
 
   /**
    * The events of these profile ids (a profile and those merged into it), newest first, before
-   * `before`, at most `limit` (all when null). Call inside a read transaction for a consistent view.
+   * `before`, at most `limit` (all when null). The index is read first, in a read transaction of
+   * its file, and the log after it: the index claims only events committed before it, so the
+   * log's view holds every event the index names, and its tail holds the rest.
    */
   timeline(profileIds: readonly string[], before: TimelineCursor | null, limit: number | null): EventRow[] {
-    const indexed = this.indexedSeq();
     const bound = before ?? { ts: Number.MAX_SAFE_INTEGER, seq: Number.MAX_SAFE_INTEGER };
     const cap = limit ?? -1;
     const found = new Map<number, number>();
-    for (const id of profileIds) {
-      const rows = this.stmt.indexedBefore.iterate(profileHash(id), bound.ts, bound.ts, bound.seq, cap);
-      for (const r of rows as Iterable<Seq>) found.set(r.seq, r.ts);
-    }
-    for (const r of this.stmt.tailOf.iterate(indexed, JSON.stringify(profileIds)) as Iterable<Seq>) {
+    const indexed = this.indexDb.transaction(() => {
+      for (const id of profileIds) {
+        const rows = this.idx.indexedBefore.iterate(profileHash(id), bound.ts, bound.ts, bound.seq, cap);
+        for (const r of rows as Iterable<Seq>) found.set(r.seq, r.ts);
+      }
+      return this.indexedSeq();
+    })();
+    for (const r of this.log.tailOf.iterate(indexed, JSON.stringify(profileIds)) as Iterable<Seq>) {
       if (r.ts < bound.ts || (r.ts === bound.ts && r.seq < bound.seq)) found.set(r.seq, r.ts);
     }
     const order = [...found].sort((a, b) => b[1] - a[1] || b[0] - a[0]);
     const wanted = new Set(profileIds);
     const rows: EventRow[] = [];
     for (const [seq] of order) {
-      const row = this.stmt.eventBySeq.get(seq) as EventRow | undefined;
+      const row = this.log.eventBySeq.get(seq) as EventRow | undefined;
       // A hash collision would bring another profile's event; the full id decides.
       if (row && wanted.has(row.profile_id)) rows.push(row);
       if (limit !== null && rows.length >= limit) break;
@@ -247,76 +287,69 @@ export class EventIndex {
     return rows;
   }
 
-  /** Deletes events and their index entries by seq; the caller holds a write transaction. */
-  deleteEvents(seqs: readonly number[]): void {
+  /**
+   * Deletes events from the log by seq; the caller holds a write transaction on the log. Returns
+   * their index keys, for `forget` once that transaction has committed.
+   */
+  deleteEvents(seqs: readonly number[]): ErasedKeys {
+    const keys: ErasedKeys = [];
     for (const seq of seqs) {
-      const r = this.stmt.eventKeys.get(seq) as EventKeys | undefined;
+      const r = this.log.eventKeys.get(seq) as EventKeys | undefined;
       if (!r) continue;
-      this.stmt.deleteMessage.run(messageHash(r.source_id, r.message_id), seq);
-      this.stmt.deleteProfileEvent.run(profileHash(r.profile_id), r.ts, seq);
-      this.stmt.deleteEvent.run(seq);
+      keys.push({
+        message: messageHash(r.source_id, r.message_id),
+        profile: profileHash(r.profile_id),
+        ts: r.ts,
+        seq,
+      });
+      this.log.deleteEvent.run(seq);
     }
+    return keys;
+  }
+
+  /**
+   * Deletes erased events' entries from the index tables, and rebuilds the tail without them.
+   * No pass may be in progress (it could hold them).
+   */
+  forget(keys: ErasedKeys): void {
+    this.indexDb.transaction(() => {
+      for (const k of keys) {
+        this.idx.deleteMessage.run(k.message, k.seq);
+        this.idx.deleteProfileEvent.run(k.profile, k.ts, k.seq);
+      }
+    })();
     if (this.writer) this.reloadTail();
   }
 }
 
-/**
- * The positions of `entries` in the order of their 53-bit hash's top 32 bits, ties in the order
- * given: close enough to sorted for each index page to be written once per pass (the B-tree places
- * every row exactly). A radix sort in two passes of 16 bits, which takes about half what sorting
- * the keys as numbers did; a pass starts inside a commit, so this time is on a commit's path.
- */
-export function orderBy<T>(entries: readonly T[], hash: (e: T) => number): Uint32Array {
+/** A pass's entries as columns in one buffer: profile hashes, times, seqs, message hashes. */
+function columnsOf(entries: readonly TailEntry[]): Float64Array {
   const n = entries.length;
-  const keys = new Uint32Array(n);
-  for (let i = 0; i < n; i++) keys[i] = Math.floor(hash(entries[i]!) / 2 ** 21);
-  let order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  let next = new Uint32Array(n);
-  const starts = new Uint32Array(1 << 16);
-  for (let shift = 0; shift < 32; shift += 16) {
-    starts.fill(0);
-    for (let i = 0; i < n; i++) starts[(keys[i]! >>> shift) & 0xffff]!++;
-    let at = 0;
-    for (let b = 0; b < starts.length; b++) {
-      const count = starts[b]!;
-      starts[b] = at;
-      at += count;
-    }
-    for (let i = 0; i < n; i++) {
-      const o = order[i]!;
-      next[starts[(keys[o]! >>> shift) & 0xffff]!++] = o;
-    }
-    [order, next] = [next, order];
+  const buffer = new Float64Array(4 * n);
+  for (let i = 0; i < n; i++) {
+    const e = entries[i]!;
+    buffer[i] = e.profile;
+    buffer[n + i] = e.ts;
+    buffer[2 * n + i] = e.seq;
+    buffer[3 * n + i] = e.message;
   }
-  return order;
+  return buffer;
 }
 
-/** Index rows inserted `ROWS_PER_INSERT` to a statement (binding numbers, never formatting them). */
-const ROWS_PER_INSERT = 100;
-class Rows {
-  private values: number[] = [];
-  constructor(
-    private readonly insert: (rows: number) => Statement<unknown[]>,
-    private readonly width: number,
-  ) {}
-
-  /** One row: two values, or three when the table is three wide. */
-  add(a: number, b: number, c = 0): void {
-    this.values.push(a, b);
-    if (this.width === 3) this.values.push(c);
-    if (this.values.length === this.width * ROWS_PER_INSERT) this.flush();
-  }
-
-  /** Inserts the rows added since the last flush, in one statement. */
-  flush(): void {
-    if (this.values.length === 0) return;
-    // Spread, not an array: the driver reads an array element by element through the engine's
-    // slow property API, and spreading costs a quarter less per row (see multi-row.ts).
-    this.insert(this.values.length / this.width).run(...this.values);
-    this.values = [];
-  }
-}
+const entryOf = (
+  source: string,
+  messageId: string,
+  profileId: string,
+  ts: number,
+  seq: number,
+): TailEntry => ({
+  source,
+  messageId,
+  profile: profileHash(profileId),
+  ts,
+  seq,
+  message: messageHash(source, messageId),
+});
 
 /** True when `slots` maps `hash` to an entry of `entries` for this very message. */
 function holds(
@@ -337,15 +370,30 @@ const profileHash = (id: string): number => hash53(id);
 // Source ids are generated without spaces, so the space keeps (source, message) pairs distinct.
 const messageHash = (sourceId: string, messageId: string): number => hash53Joined(sourceId, messageId);
 
-function prepare(db: Database) {
+function prepareLog(db: Database) {
   const s = <T extends unknown[]>(sql: string): Statement<T> => db.prepare<T>(sql);
   return {
-    indexedSeq: db.prepare("SELECT value FROM meta WHERE key = 'indexed_seq'").pluck(),
-    setIndexedSeq: s<[number]>("UPDATE meta SET value = ? WHERE key = 'indexed_seq'"),
     maxSeq: db.prepare('SELECT max(seq) FROM events').pluck(),
     tailKeys: s<[number]>(
       'SELECT seq, source_id, message_id, profile_id, ts FROM events WHERE seq > ? ORDER BY seq',
     ),
+    tailChunk: s<[number, number]>(
+      'SELECT seq, source_id, message_id, profile_id, ts FROM events WHERE seq > ? ORDER BY seq LIMIT ?',
+    ),
+    tailOf: s<[number, string]>(
+      'SELECT seq, ts FROM events WHERE seq > ? AND profile_id IN (SELECT value FROM json_each(?))',
+    ),
+    eventBySeq: s<[number]>('SELECT * FROM events WHERE seq = ?'),
+    keyOfSeq: s<[number]>('SELECT source_id, message_id FROM events WHERE seq = ?'),
+    eventKeys: s<[number]>('SELECT source_id, message_id, profile_id, ts FROM events WHERE seq = ?'),
+    deleteEvent: s<[number]>('DELETE FROM events WHERE seq = ?'),
+  };
+}
+
+function prepareIndex(db: Database) {
+  const s = <T extends unknown[]>(sql: string): Statement<T> => db.prepare<T>(sql);
+  return {
+    indexedSeq: db.prepare("SELECT value FROM meta WHERE key = 'indexed_seq'").pluck(),
     messageHashesAfter: db
       .prepare<[number, number]>(
         'SELECT message_hash FROM message_ids WHERE message_hash > ? ORDER BY message_hash LIMIT ?',
@@ -355,20 +403,11 @@ function prepare(db: Database) {
     firstMessageSeq: db
       .prepare<[number]>('SELECT seq FROM message_ids WHERE message_hash = ? LIMIT 1')
       .pluck(),
-    indexProfiles: multiRowInsert(db, 'INSERT OR IGNORE INTO profile_events (profile_hash, ts, seq)', 3),
-    indexMessages: multiRowInsert(db, 'INSERT OR IGNORE INTO message_ids (message_hash, seq)', 2),
     indexedBefore: s<[number, number, number, number, number]>(
       `SELECT seq, ts FROM profile_events WHERE profile_hash = ? AND (ts < ? OR (ts = ? AND seq < ?))
        ORDER BY ts DESC, seq DESC LIMIT ?`,
     ),
-    tailOf: s<[number, string]>(
-      'SELECT seq, ts FROM events WHERE seq > ? AND profile_id IN (SELECT value FROM json_each(?))',
-    ),
-    eventBySeq: s<[number]>('SELECT * FROM events WHERE seq = ?'),
-    keyOfSeq: s<[number]>('SELECT source_id, message_id FROM events WHERE seq = ?'),
-    eventKeys: s<[number]>('SELECT source_id, message_id, profile_id, ts FROM events WHERE seq = ?'),
     deleteMessage: s<[number, number]>('DELETE FROM message_ids WHERE message_hash = ? AND seq = ?'),
-    deleteEvent: s<[number]>('DELETE FROM events WHERE seq = ?'),
     deleteProfileEvent: s<[number, number, number]>(
       'DELETE FROM profile_events WHERE profile_hash = ? AND ts = ? AND seq = ?',
     ),

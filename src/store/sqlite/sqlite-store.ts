@@ -37,7 +37,9 @@ import {
 } from '../rows.ts';
 import { Serial } from '../serial.ts';
 import { uuid7 } from '../uuid7.ts';
-import { EventIndex } from './event-index.ts';
+import { type ErasedKeys, EventIndex } from './event-index.ts';
+import { indexPathOf, openIndexFile } from './index-file.ts';
+import { IndexerThread } from './index-thread.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
 import { multiRowInsert } from './multi-row.ts';
 
@@ -54,6 +56,13 @@ export interface SqliteOptions {
   readonly indexBatch?: number;
   /** Indexed message ids read per step into the de-duplication filter when the store opens. */
   readonly filterStep?: number;
+  /** Unindexed events indexed per transaction at start, when the index is far behind the log. */
+  readonly catchUpChunk?: number;
+  /**
+   * Write the index file from a thread of its own (the server's writer does), instead of a step
+   * after each commit on the writer's thread. Ignored for ':memory:'.
+   */
+  readonly indexThread?: boolean;
 }
 
 type ScanRow = {
@@ -75,6 +84,36 @@ const EVENT_COLUMNS = 10;
 const EVENTS_PER_INSERT = 32;
 /** Fewest index entries per table a commit carries while a pass is in progress. */
 const MIN_INDEX_STEP = 256;
+/** The indexer thread's page cache: the index pages its passes rewrite. */
+const INDEXER_CACHE_KIB = 65_536;
+
+/**
+ * Before the index had a file of its own (migration 2), its tables were in the log's file: copies
+ * them into the index file (replacing whatever it held), so the upgrade does not rebuild it from
+ * the log. Migration 2 then drops them; until it has, the next start copies them again.
+ */
+function moveIndexOut(db: Database.Database, indexPath: string): void {
+  const old = db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'profile_events'")
+    .get();
+  if (old === undefined || indexPath === ':memory:') return;
+  openIndexFile(indexPath, {}).close();
+  db.prepare('ATTACH DATABASE ? AS moving').run(indexPath);
+  try {
+    db.transaction(() => {
+      db.exec(`
+        DELETE FROM moving.profile_events;
+        DELETE FROM moving.message_ids;
+        INSERT OR IGNORE INTO moving.profile_events SELECT profile_hash, ts, seq FROM main.profile_events;
+        INSERT OR IGNORE INTO moving.message_ids SELECT message_hash, seq FROM main.message_ids;
+        UPDATE moving.meta SET value = (SELECT value FROM main.meta WHERE key = 'indexed_seq')
+          WHERE key = 'indexed_seq';
+        DELETE FROM moving.meta WHERE key = 'log_id';`);
+    })();
+  } finally {
+    db.exec('DETACH DATABASE moving');
+  }
+}
 
 type SourceRow = { id: string; workspace_id: string; name: string; created_at: number };
 const toSource = (r: SourceRow): SourceRecord => ({
@@ -115,9 +154,15 @@ export class SqliteStore implements Store {
   private readonly cacheSize: number;
   private readonly onRefused: RefusalSink | undefined;
   private readonly stmt: ReturnType<SqliteStore['prepare']>;
+  /** The connection to the index file (see index-file.ts). */
+  private readonly indexDb: Database.Database;
   private readonly index: EventIndex;
   private readonly indexBatch: number;
   private indexTimer: NodeJS.Timeout | null = null;
+  /** The thread that writes the index file, when the store has one. */
+  private indexer: IndexerThread | null = null;
+  /** The pass the indexer thread is writing, settled once the writer has taken its answer. */
+  private sent: Promise<void> | null = null;
 
   constructor(options: SqliteOptions) {
     this.cacheSize = options.cacheSize ?? 1_000_000;
@@ -134,7 +179,8 @@ export class SqliteStore implements Store {
       this.db.pragma('busy_timeout = 5000');
       this.db.pragma('cache_size = -32768');
       this.stmt = this.prepare();
-      this.index = new EventIndex(this.db, false);
+      this.indexDb = openIndexFile(indexPathOf(options.path), { readonly: true });
+      this.index = new EventIndex(this.db, this.indexDb, false);
       this.indexBatch = 0;
       return;
     }
@@ -149,10 +195,17 @@ export class SqliteStore implements Store {
     // Checkpoint less often: each checkpoint rewrites pages that later commits would dirty again.
     // (The server also checkpoints from a thread of its own, so its commits rarely reach this.)
     this.db.pragma('wal_autocheckpoint = 10000');
+    const indexPath = indexPathOf(options.path);
+    moveIndexOut(this.db, indexPath);
     this.migrateSync();
     this.stmt = this.prepare();
-    this.index = new EventIndex(this.db, true, options.filterStep);
+    const logId = this.db.prepare("SELECT value FROM meta WHERE key = 'log_id'").pluck().get() as number;
+    this.indexDb = openIndexFile(indexPath, { logId });
+    this.index = new EventIndex(this.db, this.indexDb, true, options.filterStep, options.catchUpChunk);
     this.indexBatch = options.indexBatch ?? 50_000;
+    if (options.indexThread && options.path !== ':memory:') {
+      this.indexer = new IndexerThread(indexPath, INDEXER_CACHE_KIB);
+    }
     // Sequence numbers only grow, even after erasure deleted the newest events: readers follow the
     // log by position (journeys, segment recomputes), so a number must never be given out twice.
     this.db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('seq_floor', 0)").run();
@@ -300,10 +353,16 @@ export class SqliteStore implements Store {
     await this.writes.run(async () => {
       if (!this.db.open) return;
       if (!this.db.readonly) {
-        // Leave a self-contained database file: index the tail and fold the WAL back in.
+        await this.settleSent();
+        const indexer = this.indexer;
+        this.indexer = null;
+        await indexer?.stop();
+        // Leave self-contained database files: index the tail and fold the WALs back in.
         this.indexNow();
+        this.indexDb.pragma('wal_checkpoint(TRUNCATE)');
         this.db.pragma('wal_checkpoint(TRUNCATE)');
       }
+      this.indexDb.close();
       this.db.close();
     });
   }
@@ -399,8 +458,8 @@ export class SqliteStore implements Store {
         const outcomes = await applyEvents(this.tx, groups, identity, this.onRefused, collector);
         const changes = collector ? await collector.finish(this.tx) : NO_CHANGES;
         this.flushEvents();
-        this.indexStep(outcomes.reduce((n, o) => n + o.stored, 0));
         this.db.exec('COMMIT');
+        this.advanceIndex(outcomes.reduce((n, o) => n + o.stored, 0));
         this.scheduleIndex();
         return { outcomes, changes };
       } catch (err) {
@@ -422,15 +481,63 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Carries a share of the index pass in the commit being written, in proportion to the events it
-   * appends, so that a pass is done by the time the next tail has grown to `indexBatch`: the
-   * index costs each commit a little instead of stalling one in every few hundred.
+   * Moves the index along after a commit. With an indexer thread, a tail of `indexBatch` events
+   * becomes a pass handed to it whole. Without one, the pass is carried by the commits that follow,
+   * a share each, in proportion to the events they append, so that it is done by the time the next
+   * tail has grown to `indexBatch`: the index costs each commit a little instead of stalling one in
+   * every few hundred.
    */
-  private indexStep(appended: number): void {
-    if (this.index.passing === 0 && this.index.accumulated >= this.indexBatch) this.index.startPass();
+  private advanceIndex(appended: number): void {
+    if (this.index.passing === 0 && this.index.accumulated >= this.indexBatch) {
+      if (this.indexer !== null) {
+        this.sendPass();
+        return;
+      }
+      this.index.startPass();
+    }
+    if (this.indexer !== null || this.sent !== null) return;
     const size = this.index.passing;
     if (size === 0) return;
-    this.index.step(Math.max(MIN_INDEX_STEP, Math.ceil((size * appended * 1.25) / this.indexBatch)));
+    this.stepIndex(Math.max(MIN_INDEX_STEP, Math.ceil((size * appended * 1.25) / this.indexBatch)));
+  }
+
+  /**
+   * One step of the pass in a transaction of the index file. The events are committed already,
+   * so a failure here loses nothing: the pass starts over at the next step.
+   */
+  private stepIndex(budget: number): void {
+    try {
+      if (this.indexDb.transaction(() => this.index.step(budget))()) this.index.passDone();
+    } catch {
+      this.index.restartPass();
+    }
+  }
+
+  /** Hands the tail to the indexer thread as a pass; its answer ends the pass. */
+  private sendPass(): void {
+    const indexer = this.indexer;
+    const pass = indexer === null ? null : this.index.startPass();
+    if (indexer === null || pass === null) return;
+    this.sent = indexer.index(pass.buffer.slice(), pass.lastSeq).then(
+      () => {
+        this.sent = null;
+        this.index.passDone();
+        if (this.index.accumulated >= this.indexBatch) this.sendPass();
+        else this.scheduleIndex();
+      },
+      () => {
+        // The thread failed: this writer carries the pass, and every later one, itself.
+        this.sent = null;
+        this.indexer = null;
+        void indexer.stop().catch(() => {});
+        this.scheduleIndex();
+      },
+    );
+  }
+
+  /** Waits until no pass is with the indexer thread. */
+  private async settleSent(): Promise<void> {
+    while (this.sent !== null) await this.sent;
   }
 
   /** Indexes whatever is left once appends pause for a moment. */
@@ -439,15 +546,18 @@ export class SqliteStore implements Store {
     if (this.indexTimer !== null) clearTimeout(this.indexTimer);
     this.indexTimer = setTimeout(() => {
       this.indexTimer = null;
-      void this.writes.run(async () => this.indexNow());
+      void this.writes.run(async () => {
+        if (this.indexer === null) this.indexNow();
+        else if (this.sent === null) this.sendPass();
+      });
     }, 250);
     this.indexTimer.unref();
   }
 
-  /** Moves the whole unindexed tail into the index tables now. */
+  /** Moves the whole unindexed tail into the index tables now, on this thread. */
   indexNow(): number {
-    if (!this.db.open || this.index.pending === 0) return 0;
-    return this.db.transaction(() => this.index.indexTail())();
+    if (!this.db.open || this.index.pending === 0 || this.sent !== null) return 0;
+    return this.index.indexTail();
   }
 
   /** The owner cache of one workspace and identifier kind. */
@@ -675,7 +785,13 @@ export class SqliteStore implements Store {
       const row = this.resolveId(ws, id);
       if (!row) return null;
       const profileId = asProfileId(row.id);
-      return this.db.transaction((): ErasureReport => {
+      // A pass in progress could hold the erased events: it finishes first, so that their index
+      // entries, once in, are deleted with the events.
+      await this.settleSent();
+      if (this.index.passing > 0) this.stepIndex(Number.POSITIVE_INFINITY);
+      if (this.index.passing > 0) throw new Error('the index file could not be written; nothing was erased');
+      let erased: ErasedKeys = [];
+      const report = this.db.transaction((): ErasureReport => {
         const identifiers = this.stmt.identifiersOf.all(profileId);
         const ids = [profileId, ...this.stmt.mergedFrom.all(profileId)];
         const seqs = this.index.timeline(ids, null, null).map((e) => Number(e.seq));
@@ -685,7 +801,7 @@ export class SqliteStore implements Store {
             "UPDATE meta SET value = max(value, (SELECT coalesce(max(seq), 0) FROM events)) WHERE key = 'seq_floor'",
           )
           .run();
-        this.index.deleteEvents(seqs);
+        erased = this.index.deleteEvents(seqs);
         const events = seqs.length;
         this.stmt.deleteIdentifiers.run(profileId);
         this.stmt.deleteGroupsOf.run(profileId);
@@ -694,6 +810,8 @@ export class SqliteStore implements Store {
         this.forgetProfile(profileId, identifiers, ws);
         return { profileId, events, identifiers: identifiers.length };
       })();
+      this.index.forget(erased);
+      return report;
     });
   }
 

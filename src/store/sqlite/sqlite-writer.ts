@@ -31,6 +31,7 @@ let opened: SqliteStore;
 try {
   opened = new SqliteStore({
     path,
+    indexThread: true,
     ...(cacheSize !== undefined ? { cacheSize } : {}),
     onRefused: (ws, refused) => port.postMessage({ id: -1, refused: { ws, refused } } satisfies WriterReply),
   });
