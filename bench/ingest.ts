@@ -25,6 +25,7 @@ import {
   percentile,
   report,
   reportCommits,
+  type Server,
   startServer,
   WRITE_KEY,
 } from './lib.ts';
@@ -48,8 +49,9 @@ const USERS = Number(args.users);
 const IMPORT_EVENTS = Number(args['import-events']);
 const skip = new Set(args.skip.split(',').filter(Boolean));
 const AUTH = `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}`;
-const load = (url: string, path: string, perRequest: number, seconds: number) =>
-  loadWith(url, {
+const load = (server: Server, path: string, perRequest: number, seconds: number) =>
+  loadWith(server.url, {
+    serverPid: server.child.pid,
     path,
     perRequest,
     seconds,
@@ -165,9 +167,9 @@ if (!skip.has('batch')) {
   const server = await startServer();
   try {
     await prefill(server.url);
-    await load(server.url, '/v1/batch', 100, 2); // warm-up
+    await load(server, '/v1/batch', 100, 2); // warm-up
     const before = await commitTotals(server.url);
-    const r = await load(server.url, '/v1/batch', 100, SECONDS);
+    const r = await load(server, '/v1/batch', 100, SECONDS);
     report('POST /v1/batch (100 events/request)', r, 'events');
     reportCommits(before, await commitTotals(server.url));
     results.batch = r.events / r.seconds;
@@ -188,8 +190,8 @@ if (args.postgres !== '') {
   const server = await startServer({ CONCIERGE_STORE: url.toString() });
   try {
     await prefill(server.url);
-    await load(server.url, '/v1/batch', 100, 2);
-    const r = await load(server.url, '/v1/batch', 100, SECONDS);
+    await load(server, '/v1/batch', 100, 2);
+    const r = await load(server, '/v1/batch', 100, SECONDS);
     report('POST /v1/batch on Postgres (100 events/request)', r, 'events');
   } finally {
     await server.stop();
@@ -214,8 +216,8 @@ if (!skip.has('track')) {
   const server = await startServer();
   try {
     await prefill(server.url);
-    await load(server.url, '/v1/track', 1, 2);
-    const r = await load(server.url, '/v1/track', 1, Math.min(SECONDS, 10));
+    await load(server, '/v1/track', 1, 2);
+    const r = await load(server, '/v1/track', 1, Math.min(SECONDS, 10));
     report('POST /v1/track (1 event/request)', r, 'requests');
   } finally {
     await server.stop();

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 
@@ -186,6 +186,8 @@ export interface LoadResult {
   seconds: number;
   latencies: number[];
   errors: number;
+  /** CPU per thread during the load, when the server's process id was given (Linux only). */
+  cpu?: ThreadCpu | undefined;
 }
 
 export interface LoadOptions {
@@ -198,6 +200,64 @@ export interface LoadOptions {
   readonly users: number;
   /** Makes the events (default: `EventFactory` over `users` people). */
   readonly factory?: { next(): Record<string, unknown>; nextTrack(): Record<string, unknown> };
+  /** The server's process id: its threads' CPU during the load is then reported. */
+  readonly serverPid?: number | undefined;
+}
+
+/** Cores used during a load: the server's threads (its main thread first), and this process. */
+export interface ThreadCpu {
+  readonly serverMain: number;
+  /** The server's other threads, busiest first (threads under 2 % of a core left out). */
+  readonly serverOthers: number[];
+  readonly loadGenerator: number;
+  readonly total: number;
+}
+
+/** Each thread's CPU time so far, in clock ticks, from /proc (empty where there is none). */
+function threadTicks(pid: number): Map<string, number> {
+  const ticks = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return ticks;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks.set(tid, Number(fields[11]) + Number(fields[12]));
+    } catch {}
+  }
+  return ticks;
+}
+
+/** Starts measuring the server's and this process's threads; the returned function ends it. */
+function measureCpu(serverPid: number): () => ThreadCpu | undefined {
+  const t0 = performance.now();
+  const server0 = threadTicks(serverPid);
+  const self0 = threadTicks(process.pid);
+  return () => {
+    const seconds = (performance.now() - t0) / 1000;
+    const server1 = threadTicks(serverPid);
+    const self1 = threadTicks(process.pid);
+    if (server1.size === 0) return undefined;
+    // Clock ticks are 1/100 s on Linux.
+    const pct = (a: Map<string, number>, b: Map<string, number>, tid: string) =>
+      ((b.get(tid) ?? 0) - (a.get(tid) ?? 0)) / seconds;
+    const serverMain = pct(server0, server1, String(serverPid));
+    const others = [...server1.keys()]
+      .filter((t) => t !== String(serverPid))
+      .map((t) => pct(server0, server1, t))
+      .sort((a, b) => b - a);
+    const loadGenerator = [...self1.keys()].reduce((sum, t) => sum + pct(self0, self1, t), 0);
+    return {
+      serverMain,
+      serverOthers: others.filter((p) => p >= 2),
+      loadGenerator,
+      total: serverMain + others.reduce((a, b) => a + b, 0) + loadGenerator,
+    };
+  };
 }
 
 /** Keeps `connections` requests in flight for `seconds`, each carrying `perRequest` events. */
@@ -227,6 +287,7 @@ export async function load(url: string, o: LoadOptions): Promise<LoadResult> {
   let events = 0;
   let requests = 0;
   let errors = 0;
+  const cpuDone = o.serverPid === undefined ? () => undefined : measureCpu(o.serverPid);
   const started = performance.now();
   const until = started + seconds * 1000;
   const worker = async () => {
@@ -252,9 +313,10 @@ export async function load(url: string, o: LoadOptions): Promise<LoadResult> {
   };
   await Promise.all(Array.from({ length: CONNECTIONS }, worker));
   const elapsed = (performance.now() - started) / 1000;
+  const cpu = cpuDone();
   await pool.close();
   latencies.sort((a, b) => a - b);
-  return { events, requests, seconds: elapsed, latencies, errors };
+  return { events, requests, seconds: elapsed, latencies, errors, cpu };
 }
 
 /** The server's group commits so far, from its Prometheus metrics. */
@@ -291,4 +353,14 @@ export function report(label: string, r: LoadResult, unit: string) {
     `${label}: ${fmt(r.events / r.seconds)} ${unit}/s over ${r.seconds.toFixed(1)} s (${fmt(r.requests)} requests, ${r.errors} errors); ` +
       `ack latency p50 ${fmt(percentile(r.latencies, 50), 1)} ms, p99 ${fmt(percentile(r.latencies, 99), 1)} ms, max ${fmt(r.latencies.at(-1) ?? 0, 1)} ms`,
   );
+  if (r.cpu) {
+    const c = r.cpu;
+    console.log(
+      `  CPU during the load, % of a core: server main thread ${fmt(c.serverMain)}, its other threads ${c.serverOthers
+        .map((p) => fmt(p))
+        .join(
+          ' / ',
+        )}; load generator ${fmt(c.loadGenerator)}; total ${fmt(c.total)} of ${availableParallelism() * 100}`,
+    );
+  }
 }

@@ -286,7 +286,12 @@ try {
     try {
       await load(server.url, { ...loadOptions, seconds: 2, factory: new LiveTraffic() });
       const before = await commitTotals(server.url);
-      const r = await load(server.url, { ...loadOptions, seconds: SECONDS, factory: new LiveTraffic() });
+      const r = await load(server.url, {
+        ...loadOptions,
+        seconds: SECONDS,
+        factory: new LiveTraffic(),
+        serverPid: server.child.pid,
+      });
       report('segments off: POST /v1/batch', r, 'events');
       reportCommits(before, await commitTotals(server.url));
       off = r.events / r.seconds;
@@ -334,7 +339,12 @@ try {
 
       await load(server.url, { ...loadOptions, seconds: 2, factory: new LiveTraffic() });
       const before = await commitTotals(server.url);
-      const r = await load(server.url, { ...loadOptions, seconds: SECONDS, factory: new LiveTraffic() });
+      const r = await load(server.url, {
+        ...loadOptions,
+        seconds: SECONDS,
+        factory: new LiveTraffic(),
+        serverPid: server.child.pid,
+      });
       report('segments on: POST /v1/batch', r, 'events');
       reportCommits(before, await commitTotals(server.url));
       const on = r.events / r.seconds;
