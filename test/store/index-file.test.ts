@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -115,7 +115,7 @@ test('erasure while the thread holds a pass leaves no index entry of the erased 
   assert.equal(indexRead(path, 'SELECT count(*) FROM message_ids'), 1_000 - theirs.length + 1);
 });
 
-test('the upgrade moves the index out of the log file; a lost index is rebuilt; a foreign one is emptied', async () => {
+test('the upgrade moves the index out of the log file; a lost index is rebuilt; one ahead of the log or of another log is emptied', async () => {
   const path = join(dir, 'upgrade.db');
   const ids = Array.from({ length: 2_000 }, (_, i) => `u-${i}`);
   let store = new SqliteStore({ path });
@@ -176,6 +176,25 @@ test('the upgrade moves the index out of the log file; a lost index is rebuilt; 
     assert.deepEqual(await timelineOf(store, person), expected(person, 2_000));
   await store.close();
   assert.equal(indexRead(path, 'SELECT count(*) FROM message_ids'), 2_000);
+
+  // Ahead: the log restored from an earlier copy, beside the index of a later moment.
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}.copy${suffix}`, { force: true });
+  copyFileSync(path, `${path}.copy`);
+  store = new SqliteStore({ path, indexBatch: Number.MAX_SAFE_INTEGER });
+  assert.deepEqual(await append(store, ['late-1', 'late-2']), { stored: 2, duplicates: 0 });
+  await store.close();
+  assert.equal(indexRead(path, "SELECT value FROM meta WHERE key = 'indexed_seq'"), 2_002);
+  copyFileSync(`${path}.copy`, path);
+  store = new SqliteStore({ path, indexBatch: Number.MAX_SAFE_INTEGER });
+  // The late events are not in this log: new again, and on the timeline once each.
+  assert.deepEqual(await append(store, ['late-2', 'late-3']), { stored: 2, duplicates: 0 });
+  const late = personOf('late-2');
+  assert.deepEqual(
+    await timelineOf(store, late),
+    [...expected(late, 2_000), 'late-2', ...(personOf('late-3') === late ? ['late-3'] : [])].sort(),
+  );
+  await store.close();
+  assert.equal(indexRead(path, 'SELECT count(*) FROM message_ids'), 2_002);
 
   // Foreign: a new log beside the old index file starts from an empty index.
   const stale = indexPathOf(path);

@@ -24,13 +24,14 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('indexed_seq', 0);
 `;
 
 /**
- * Opens the index file of a log. A writer creates it if needed and, given the log's id, empties
- * an index that belongs to another log (a database file replaced beside an old index file) or
- * takes the id if it has none. A reader opens it as it is.
+ * Opens the index file of a log. A writer creates it if needed and, given the log's id and last
+ * seq, empties an index that belongs to another log (a database file replaced beside an old index
+ * file) or claims more than the log ever held (an index file copied at a later moment than the
+ * log), and takes the id if it has none. A reader opens it as it is.
  */
 export function openIndexFile(
   path: string,
-  options: { readonly?: boolean; logId?: number; cacheKiB?: number },
+  options: { readonly?: boolean; logId?: number; lastSeq?: number; cacheKiB?: number },
 ): Database.Database {
   if (options.readonly) {
     const db = new Database(path, { readonly: true, fileMustExist: true });
@@ -50,7 +51,9 @@ export function openIndexFile(
       const own = db.prepare("SELECT value FROM meta WHERE key = 'log_id'").pluck().get() as
         | number
         | undefined;
-      if (own === logId) return;
+      const indexed = db.prepare("SELECT value FROM meta WHERE key = 'indexed_seq'").pluck().get() as number;
+      const ahead = options.lastSeq !== undefined && indexed > options.lastSeq;
+      if (own === logId && !ahead) return;
       if (own !== undefined) {
         db.exec(
           "DELETE FROM profile_events; DELETE FROM message_ids; UPDATE meta SET value = 0 WHERE key = 'indexed_seq'",

@@ -199,19 +199,21 @@ export class SqliteStore implements Store {
     moveIndexOut(this.db, indexPath);
     this.migrateSync();
     this.stmt = this.prepare();
-    const logId = this.db.prepare("SELECT value FROM meta WHERE key = 'log_id'").pluck().get() as number;
-    this.indexDb = openIndexFile(indexPath, { logId });
-    this.index = new EventIndex(this.db, this.indexDb, true, options.filterStep, options.catchUpChunk);
-    this.indexBatch = options.indexBatch ?? 50_000;
-    if (options.indexThread && options.path !== ':memory:') {
-      this.indexer = new IndexerThread(indexPath, INDEXER_CACHE_KIB);
-    }
     // Sequence numbers only grow, even after erasure deleted the newest events: readers follow the
     // log by position (journeys, segment recomputes), so a number must never be given out twice.
     this.db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('seq_floor', 0)").run();
     const floor = this.db.prepare("SELECT value FROM meta WHERE key = 'seq_floor'").pluck().get() as number;
     const max = (this.db.prepare('SELECT max(seq) FROM events').pluck().get() as number | null) ?? 0;
     this.nextSeq = Math.max(floor, max) + 1;
+    const logId = this.db.prepare("SELECT value FROM meta WHERE key = 'log_id'").pluck().get() as number;
+    // An index that claims more than the log ever held (a copy of the index file from a later
+    // moment than the log's) starts empty, like one of another log.
+    this.indexDb = openIndexFile(indexPath, { logId, lastSeq: this.nextSeq - 1 });
+    this.index = new EventIndex(this.db, this.indexDb, true, options.filterStep, options.catchUpChunk);
+    this.indexBatch = options.indexBatch ?? 50_000;
+    if (options.indexThread && options.path !== ':memory:') {
+      this.indexer = new IndexerThread(indexPath, INDEXER_CACHE_KIB);
+    }
     this.loadMessageFilter();
   }
 
