@@ -24,12 +24,12 @@ export class IndexerThread {
     this.worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), {
       workerData: { entry: new URL('./index-worker.ts', import.meta.url).href, path, cacheKiB },
     });
-    this.worker.unref();
     this.worker.on('message', (m: IndexerReply) => {
       if (m.op === 'stopped') this.onStopped?.();
       if (m.op !== 'done' && m.op !== 'failed') return;
       const w = this.waiting.get(m.id);
       this.waiting.delete(m.id);
+      if (this.waiting.size === 0) this.worker.unref();
       if (m.op === 'done') w?.resolve();
       else w?.reject(new Error(`the index thread could not write a pass: ${m.message}`));
     });
@@ -41,6 +41,9 @@ export class IndexerThread {
     };
     this.worker.on('error', fail);
     this.worker.on('exit', (code) => fail(new Error(`the index thread exited with code ${code}`)));
+    // Idle, the thread does not hold the process open (a pass in flight does); last, because
+    // listeners added after it would.
+    this.worker.unref();
   }
 
   /** Indexes a pass (its columns in one buffer, see `passColumns`) up to `lastSeq`. */
@@ -49,6 +52,7 @@ export class IndexerThread {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
+      this.worker.ref();
       this.worker.postMessage({ op: 'pass', id, buffer, lastSeq } satisfies IndexerRequest, [buffer.buffer]);
     });
   }
@@ -59,6 +63,7 @@ export class IndexerThread {
       const stopped = new Promise<void>((r) => {
         this.onStopped = r;
       });
+      this.worker.ref();
       this.worker.postMessage({ op: 'stop' } satisfies IndexerRequest);
       await stopped;
     }

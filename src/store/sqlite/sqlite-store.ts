@@ -524,8 +524,12 @@ export class SqliteStore implements Store {
       () => {
         this.sent = null;
         this.index.passDone();
-        if (this.index.accumulated >= this.indexBatch) this.sendPass();
-        else this.scheduleIndex();
+        // The next pass starts between transactions, never inside one whose entries are in the tail.
+        void this.writes.run(async () => {
+          if (this.sent !== null || !this.db.open) return;
+          if (this.index.accumulated >= this.indexBatch) this.sendPass();
+          else this.scheduleIndex();
+        });
       },
       () => {
         // The thread failed: this writer carries the pass, and every later one, itself.
