@@ -190,7 +190,7 @@ export class EventIndex {
     const same = sourceId === this.checkedSource && messageId === this.checkedMessage;
     const message = same ? this.checkedHash : messageHash(sourceId, messageId);
     this.tailSlots.add(message, this.tail.length);
-    this.tail.push({ source: sourceId, messageId, profile: profileHash(profileId), ts, seq, message });
+    this.tail.push(entryOf(sourceId, messageId, profileId, ts, seq, message));
   }
 
   /**
@@ -342,14 +342,8 @@ const entryOf = (
   profileId: string,
   ts: number,
   seq: number,
-): TailEntry => ({
-  source,
-  messageId,
-  profile: profileHash(profileId),
-  ts,
-  seq,
-  message: messageHash(source, messageId),
-});
+  message = messageHash(source, messageId),
+): TailEntry => ({ source, messageId, profile: profileHash(profileId), ts, seq, message });
 
 /** True when `slots` maps `hash` to an entry of `entries` for this very message. */
 function holds(

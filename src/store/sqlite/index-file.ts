@@ -65,6 +65,34 @@ export function openIndexFile(
   return db;
 }
 
+/**
+ * Before the index had a file of its own (migration 2), its tables were in the log's file: copies
+ * them into the index file (replacing whatever it held), so the upgrade does not rebuild it from
+ * the log. Migration 2 then drops them; until it has, the next start copies them again.
+ */
+export function moveIndexOut(db: Database.Database, indexPath: string): void {
+  const old = db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'profile_events'")
+    .get();
+  if (old === undefined || indexPath === ':memory:') return;
+  openIndexFile(indexPath, {}).close();
+  db.prepare('ATTACH DATABASE ? AS moving').run(indexPath);
+  try {
+    db.transaction(() => {
+      db.exec(`
+        DELETE FROM moving.profile_events;
+        DELETE FROM moving.message_ids;
+        INSERT OR IGNORE INTO moving.profile_events SELECT profile_hash, ts, seq FROM main.profile_events;
+        INSERT OR IGNORE INTO moving.message_ids SELECT message_hash, seq FROM main.message_ids;
+        UPDATE moving.meta SET value = (SELECT value FROM main.meta WHERE key = 'indexed_seq')
+          WHERE key = 'indexed_seq';
+        DELETE FROM moving.meta WHERE key = 'log_id';`);
+    })();
+  } finally {
+    db.exec('DETACH DATABASE moving');
+  }
+}
+
 /** A pass's entries as columns of one buffer (so it crosses to another thread as one copy). */
 export type PassColumns = {
   readonly profile: Float64Array;
@@ -91,9 +119,7 @@ export function indexWrites(db: Database.Database) {
     profiles: multiRowInsert(db, 'INSERT OR IGNORE INTO profile_events (profile_hash, ts, seq)', 3),
     messages: multiRowInsert(db, 'INSERT OR IGNORE INTO message_ids (message_hash, seq)', 2),
     /** Only forward: a pass redone after a crash or a restart never moves it back. */
-    setIndexedSeq: db.prepare<[number]>(
-      "UPDATE meta SET value = max(value, ?) WHERE key = 'indexed_seq'",
-    ) as Statement<[number]>,
+    setIndexedSeq: db.prepare<[number]>("UPDATE meta SET value = max(value, ?) WHERE key = 'indexed_seq'"),
   };
 }
 

@@ -38,7 +38,7 @@ import {
 import { Serial } from '../serial.ts';
 import { uuid7 } from '../uuid7.ts';
 import { type ErasedKeys, EventIndex } from './event-index.ts';
-import { indexPathOf, openIndexFile } from './index-file.ts';
+import { indexPathOf, moveIndexOut, openIndexFile } from './index-file.ts';
 import { IndexerThread } from './index-thread.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
 import { multiRowInsert } from './multi-row.ts';
@@ -86,34 +86,6 @@ const EVENTS_PER_INSERT = 32;
 const MIN_INDEX_STEP = 256;
 /** The indexer thread's page cache: the index pages its passes rewrite. */
 const INDEXER_CACHE_KIB = 65_536;
-
-/**
- * Before the index had a file of its own (migration 2), its tables were in the log's file: copies
- * them into the index file (replacing whatever it held), so the upgrade does not rebuild it from
- * the log. Migration 2 then drops them; until it has, the next start copies them again.
- */
-function moveIndexOut(db: Database.Database, indexPath: string): void {
-  const old = db
-    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'profile_events'")
-    .get();
-  if (old === undefined || indexPath === ':memory:') return;
-  openIndexFile(indexPath, {}).close();
-  db.prepare('ATTACH DATABASE ? AS moving').run(indexPath);
-  try {
-    db.transaction(() => {
-      db.exec(`
-        DELETE FROM moving.profile_events;
-        DELETE FROM moving.message_ids;
-        INSERT OR IGNORE INTO moving.profile_events SELECT profile_hash, ts, seq FROM main.profile_events;
-        INSERT OR IGNORE INTO moving.message_ids SELECT message_hash, seq FROM main.message_ids;
-        UPDATE moving.meta SET value = (SELECT value FROM main.meta WHERE key = 'indexed_seq')
-          WHERE key = 'indexed_seq';
-        DELETE FROM moving.meta WHERE key = 'log_id';`);
-    })();
-  } finally {
-    db.exec('DETACH DATABASE moving');
-  }
-}
 
 type SourceRow = { id: string; workspace_id: string; name: string; created_at: number };
 const toSource = (r: SourceRow): SourceRecord => ({
