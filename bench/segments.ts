@@ -13,9 +13,10 @@
  *   5. memory: resident size with and without segments, per million profiles.
  *
  *   npm run bench:segments [-- --profiles 1000000 --events 10000000 --seconds 15]
+ *   npm run bench:segments -- --keep DIR --only latency   (builds the fixture in DIR once; later runs start from a copy of it)
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -43,15 +44,36 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '15' },
     connections: { type: 'string', default: '32' },
     rate: { type: 'string', default: '10000' },
+    /** Phases to run, comma-separated: baseline, segments, latency (all by default). */
+    only: { type: 'string', default: 'baseline,segments,latency' },
+    /** A directory to keep the fixture in once built; later runs start from a copy of it. */
+    keep: { type: 'string', default: '' },
   },
 });
+const PHASES = new Set(args.only.split(',').filter(Boolean));
+for (const p of PHASES) {
+  if (!['baseline', 'segments', 'latency'].includes(p)) {
+    throw new Error(`--only: unknown phase '${p}' (baseline, segments, latency)`);
+  }
+}
 const PROFILES = Number(args.profiles);
 const EVENTS = Number(args.events);
 const SECONDS = Number(args.seconds);
 const CONNECTIONS = Number(args.connections);
 const RATE = Number(args.rate);
 const DAY = 86_400_000;
-const NOW = Date.now();
+/** The fixture's "now"; a kept fixture keeps its own, so its 90 days stay where they were. */
+const fixtureFile = args.keep ? join(args.keep, 'fixture.json') : '';
+const kept =
+  fixtureFile && existsSync(fixtureFile)
+    ? (JSON.parse(readFileSync(fixtureFile, 'utf8')) as { profiles: number; events: number; now: number })
+    : null;
+if (kept && (kept.profiles !== PROFILES || kept.events !== EVENTS)) {
+  throw new Error(
+    `--keep ${args.keep} holds a fixture of ${kept.profiles} profiles and ${kept.events} events; pass those, or another directory`,
+  );
+}
+const NOW = kept?.now ?? Date.now();
 const AUTH = `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}`;
 
 const profileId = (i: number) => `00000000-0000-7000-8000-${i.toString(16).padStart(12, '0')}`;
@@ -269,7 +291,18 @@ const dir = mkdtempSync(join(tmpdir(), 'concierge-bench-segments-'));
 const dataDir = join(dir, 'data');
 const dbPath = join(dataDir, 'concierge.db');
 try {
-  await buildFixture(dbPath);
+  if (kept) {
+    // Every run starts from the fixture as it was built, not as an earlier run left it.
+    cpSync(join(args.keep, 'data'), dataDir, { recursive: true });
+    console.log(`fixture: copied from ${args.keep}`);
+  } else {
+    mkdirSync(dataDir, { recursive: true });
+    await buildFixture(dbPath);
+    if (fixtureFile) {
+      cpSync(dataDir, join(args.keep, 'data'), { recursive: true });
+      writeFileSync(fixtureFile, JSON.stringify({ profiles: PROFILES, events: EVENTS, now: NOW }));
+    }
+  }
   const loadOptions = {
     path: '/v1/batch',
     perRequest: 100,
@@ -279,9 +312,9 @@ try {
   };
 
   // Baseline: no segments.
-  let off: number;
-  let rssOff: number;
-  {
+  let off = Number.NaN;
+  let rssOff = Number.NaN;
+  if (PHASES.has('baseline')) {
     const server = await startServer({}, dataDir);
     try {
       await load(server.url, { ...loadOptions, seconds: 2, factory: new LiveTraffic() });
@@ -302,7 +335,7 @@ try {
   }
 
   installDefinitions(dbPath);
-  {
+  if (PHASES.has('segments')) {
     const t0 = performance.now();
     const server = await startServer({}, dataDir);
     try {
@@ -357,7 +390,7 @@ try {
   }
 
   // Latency at a paced rate, on a fresh process so the summary holds only this run.
-  {
+  if (PHASES.has('latency')) {
     const server = await startServer({}, dataDir);
     try {
       await waitForSegments(server.url);
