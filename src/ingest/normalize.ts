@@ -101,13 +101,73 @@ export const bodyOf = (ev: NormalizedEvent): JsonObject =>
 const CANONICAL_ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 let lastMs = Number.NaN;
 let lastIso = '';
-/** ISO 8601 of a time; the last answer is kept, since a request's events share their receive time. */
+let previousMs = Number.NaN;
+let previousIso = '';
+/**
+ * ISO 8601 of a time. The last two answers are kept: a request's events share their receive time,
+ * and the events the product makes share an event time besides.
+ */
 function isoOf(ms: number): string {
-  if (ms !== lastMs) {
-    lastMs = ms;
-    lastIso = new Date(ms).toISOString();
-  }
+  if (ms === lastMs) return lastIso;
+  if (ms === previousMs) return previousIso;
+  previousMs = lastMs;
+  previousIso = lastIso;
+  lastMs = ms;
+  lastIso = new Date(ms).toISOString();
   return lastIso;
 }
 
 const asName = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
+
+/** A track event the product makes itself (not sent by a client). */
+export interface SystemTrack {
+  readonly event: string;
+  readonly userId: string | null;
+  readonly anonymousId: string | null;
+  readonly properties: JsonObject;
+  /** The event time, ms since the epoch. */
+  readonly at: number;
+  readonly messageId: string;
+  readonly context: JsonObject;
+}
+
+/**
+ * The event `normalizeMessage` makes of a track message with these fields and a canonical
+ * `timestamp` of `at`, built directly: no message object to copy, no timestamp to print and read
+ * back, no question about clock skew (the product's own clock sent it). The segment engine
+ * announces its membership changes this way, several per event at times, so what each costs
+ * counts.
+ */
+export function systemTrack(t: SystemTrack, ctx: NormalizeContext): NormalizedEvent {
+  const timestamp = isoOf(t.at);
+  const body: JsonObject = {
+    type: 'track',
+    event: t.event,
+    properties: t.properties,
+    timestamp,
+    messageId: t.messageId,
+    context: t.context,
+    userId: t.userId,
+    anonymousId: t.anonymousId,
+    originalTimestamp: timestamp,
+    receivedAt: isoOf(ctx.receivedAt),
+  };
+  const event: NormalizedEvent & { [BODY]: JsonObject } = {
+    workspaceId: ctx.workspaceId,
+    sourceId: ctx.sourceId,
+    messageId: t.messageId,
+    type: 'track',
+    name: t.event,
+    userId: t.userId,
+    anonymousId: t.anonymousId,
+    previousId: null,
+    groupId: null,
+    traits: {},
+    timestamp: t.at,
+    receivedAt: ctx.receivedAt,
+    bodyJson: JSON.stringify(body),
+    consent: null,
+    [BODY]: body,
+  };
+  return event;
+}

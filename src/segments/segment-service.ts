@@ -4,7 +4,7 @@ import type { JsonObject, NormalizedEvent } from '../core/event.ts';
 import type { ProfileId, SourceId, WorkspaceId } from '../core/ids.ts';
 import type { Profile } from '../core/profile.ts';
 import type { CommitListener, IngestService } from '../ingest/ingest-service.ts';
-import { normalizeMessage } from '../ingest/normalize.ts';
+import { type NormalizeContext, systemTrack } from '../ingest/normalize.ts';
 import type { CommitChanges, Store } from '../store/port.ts';
 import { Serial } from '../store/serial.ts';
 import { compactCommit, compactScanned } from './compact.ts';
@@ -477,6 +477,12 @@ export class SegmentService {
   private async submit(transitions: Transition[]): Promise<void> {
     const { workspace, systemSource, clock, store } = this.deps;
     const events: NormalizedEvent[] = [];
+    const ctx: NormalizeContext = {
+      workspaceId: workspace,
+      sourceId: systemSource,
+      receivedAt: clock.now(),
+      newMessageId: randomUUID,
+    };
     for (const t of transitions) {
       let userId = t.userId;
       let anonymousId = t.anonymousId;
@@ -487,23 +493,20 @@ export class SegmentService {
         anonymousId = p.anonymousIds[0] ?? null;
         if (userId === null && anonymousId === null) continue;
       }
-      const message: JsonObject = {
-        type: 'track',
-        event: t.entered ? SEGMENT_ENTERED : SEGMENT_EXITED,
-        properties: { segment_key: t.key },
-        timestamp: new Date(t.at).toISOString(),
-        messageId: `segment:${t.key}:${t.profile}:${t.at}:${t.entered ? 'in' : 'out'}`,
-        context: { library: { name: 'concierge-segments' } },
-      };
-      if (userId !== null) message.userId = userId;
-      else message.anonymousId = anonymousId;
       events.push(
-        normalizeMessage(message, 'track', {
-          workspaceId: workspace,
-          sourceId: systemSource,
-          receivedAt: clock.now(),
-          newMessageId: randomUUID,
-        }),
+        systemTrack(
+          {
+            event: t.entered ? SEGMENT_ENTERED : SEGMENT_EXITED,
+            userId,
+            // A person with a user id is announced by it alone, as a client would send it.
+            anonymousId: userId === null ? anonymousId : null,
+            properties: { segment_key: t.key },
+            at: t.at,
+            messageId: `segment:${t.key}:${t.profile}:${t.at}:${t.entered ? 'in' : 'out'}`,
+            context: ANNOUNCER,
+          },
+          ctx,
+        ),
       );
     }
     if (events.length > 0) await this.deps.ingest.submit(events);
@@ -531,6 +534,9 @@ export class SegmentService {
     return this.host.sizes();
   }
 }
+
+/** The context of every announcement: which part of the product sent it. */
+const ANNOUNCER: JsonObject = Object.freeze({ library: Object.freeze({ name: 'concierge-segments' }) });
 
 const definitionSet = (
   segments: ReadonlyMap<string, StoredDefinition>,

@@ -1,0 +1,62 @@
+/**
+ * The events the product makes itself (segment announcements) are built directly, not through
+ * `normalizeMessage`; the two must agree, field for field and in the stored message, or the log
+ * would hold two shapes of the same event.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import type { JsonObject } from '../../src/core/event.ts';
+import { asSourceId, DEFAULT_WORKSPACE } from '../../src/core/ids.ts';
+import { bodyOf, type NormalizeContext, normalizeMessage, systemTrack } from '../../src/ingest/normalize.ts';
+
+const MIN = Date.UTC(2000, 0, 1);
+const MAX = Date.UTC(2100, 0, 1);
+
+test('systemTrack makes the event normalizeMessage makes of the same track message', () => {
+  fc.assert(
+    fc.property(
+      fc.record({
+        event: fc.string({ minLength: 1 }),
+        who: fc.oneof(
+          fc.record({ userId: fc.string({ minLength: 1 }), anonymousId: fc.constant(null) }),
+          fc.record({ userId: fc.constant(null), anonymousId: fc.string({ minLength: 1 }) }),
+        ),
+        properties: fc.dictionary(fc.string(), fc.oneof(fc.string(), fc.integer(), fc.boolean()), {
+          noNullPrototype: true,
+        }),
+        at: fc.integer({ min: MIN, max: MAX }),
+        receivedAt: fc.integer({ min: MIN, max: MAX }),
+        messageId: fc.string({ minLength: 1 }),
+      }),
+      ({ event, who, properties, at, receivedAt, messageId }) => {
+        const ctx: NormalizeContext = {
+          workspaceId: DEFAULT_WORKSPACE,
+          sourceId: asSourceId('src_system'),
+          receivedAt,
+          newMessageId: () => assert.fail('a message id is always given'),
+        };
+        const context = { library: { name: 'concierge-test' } };
+        const message: JsonObject = {
+          type: 'track',
+          event,
+          properties,
+          timestamp: new Date(at).toISOString(),
+          messageId,
+          context,
+        };
+        if (who.userId !== null) message.userId = who.userId;
+        else message.anonymousId = who.anonymousId;
+        const expected = normalizeMessage(message, 'track', ctx);
+        const made = systemTrack({ event, ...who, properties, at, messageId, context }, ctx);
+        const { bodyJson: a, ...madeFields } = made;
+        const { bodyJson: b, ...expectedFields } = expected;
+        assert.deepEqual(madeFields, expectedFields);
+        assert.deepEqual(JSON.parse(a), JSON.parse(b));
+        // The engine reads the message without parsing it again.
+        assert.deepEqual(bodyOf(made), JSON.parse(b));
+      },
+    ),
+    { numRuns: 2_000 },
+  );
+});
