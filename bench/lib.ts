@@ -233,7 +233,7 @@ function threadTicks(pid: number): Map<string, number> {
 }
 
 /** Starts measuring the server's and this process's threads; the returned function ends it. */
-function measureCpu(serverPid: number): () => ThreadCpu | undefined {
+export function measureCpu(serverPid: number): () => ThreadCpu | undefined {
   const t0 = performance.now();
   const server0 = threadTicks(serverPid);
   const self0 = threadTicks(process.pid);
@@ -353,14 +353,16 @@ export function report(label: string, r: LoadResult, unit: string) {
     `${label}: ${fmt(r.events / r.seconds)} ${unit}/s over ${r.seconds.toFixed(1)} s (${fmt(r.requests)} requests, ${r.errors} errors); ` +
       `ack latency p50 ${fmt(percentile(r.latencies, 50), 1)} ms, p99 ${fmt(percentile(r.latencies, 99), 1)} ms, max ${fmt(r.latencies.at(-1) ?? 0, 1)} ms`,
   );
-  if (r.cpu) {
-    const c = r.cpu;
-    console.log(
-      `  CPU during the load, % of a core: server main thread ${fmt(c.serverMain)}, its other threads ${c.serverOthers
-        .map((p) => fmt(p))
-        .join(
-          ' / ',
-        )}; load generator ${fmt(c.loadGenerator)}; total ${fmt(c.total)} of ${availableParallelism() * 100}`,
-    );
-  }
+  if (r.cpu) reportCpu(r.cpu);
+}
+
+/** Prints each thread's share of a core during a load (see `measureCpu`). */
+export function reportCpu(c: ThreadCpu) {
+  console.log(
+    `  CPU during the load, % of a core: server main thread ${fmt(c.serverMain)}, its other threads ${c.serverOthers
+      .map((p) => fmt(p))
+      .join(
+        ' / ',
+      )}; load generator ${fmt(c.loadGenerator)}; total ${fmt(c.total)} of ${availableParallelism() * 100}`,
+  );
 }

@@ -16,7 +16,19 @@
  *   npm run bench:segments -- --keep DIR --only latency   (builds the fixture in DIR once; later runs start from a copy of it)
  */
 import { randomUUID } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  cpSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,8 +42,10 @@ import {
   commitTotals,
   fmt,
   load,
+  measureCpu,
   report,
   reportCommits,
+  reportCpu,
   startServer,
   WRITE_KEY,
 } from './lib.ts';
@@ -165,6 +179,18 @@ async function buildFixture(path: string): Promise<void> {
   );
 }
 
+/** Waits until every file in `dir` is on the disk. */
+function syncFiles(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const fd = openSync(join(dir, name), 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
 /** Stores the definitions in the fixture as the server keeps them, so they compute at start. */
 function installDefinitions(path: string): void {
   const { segments, computed } = definitions(NOW);
@@ -240,7 +266,8 @@ class LiveTraffic {
 }
 
 /** Sends `rate` events/s in batches of 100 for `seconds`, paced. */
-async function paced(url: string, rate: number, seconds: number): Promise<number> {
+async function paced(url: string, rate: number, seconds: number, serverPid?: number): Promise<number> {
+  const cpuDone = serverPid === undefined ? () => undefined : measureCpu(serverPid);
   const pool = new Pool(url, { connections: 16 });
   const traffic = new LiveTraffic();
   const perBatch = 100;
@@ -269,6 +296,8 @@ async function paced(url: string, rate: number, seconds: number): Promise<number
   }
   await Promise.all(inflight);
   await pool.close();
+  const cpu = cpuDone();
+  if (cpu) reportCpu(cpu);
   return sent / ((performance.now() - started) / 1000);
 }
 
@@ -303,6 +332,9 @@ try {
       writeFileSync(fixtureFile, JSON.stringify({ profiles: PROFILES, events: EVENTS, now: NOW }));
     }
   }
+  // The fixture is written without waiting for the disk: its pages go out now, not during a
+  // measurement (the kernel writes dirty pages back some 30 s later).
+  syncFiles(dataDir);
   const loadOptions = {
     path: '/v1/batch',
     perRequest: 100,
@@ -395,7 +427,7 @@ try {
     try {
       await waitForSegments(server.url);
       const before = await metric(server.url, 'concierge_segment_changes_total');
-      const achieved = await paced(server.url, RATE, SECONDS);
+      const achieved = await paced(server.url, RATE, SECONDS, server.child.pid);
       await new Promise((r) => setTimeout(r, 1000));
       const q = await metric(server.url, 'concierge_segment_announce_seconds');
       const after = await metric(server.url, 'concierge_segment_changes_total');
