@@ -378,9 +378,12 @@ try {
           `${(rc.ms / 1000).toFixed(1)} s = ${fmt(rc.eventsScanned / (rc.ms / 1000))} events/s (server ready to ingest after ${((performance.now() - t0) / 1000).toFixed(1)} s … ingestion was open throughout)`,
       );
       const rssOn = await rss(server.url);
+      // Without the baseline phase there is nothing to compare with.
+      const segmentState = Number.isNaN(rssOff)
+        ? ''
+        : ` vs ${fmt(rssOff / 2 ** 20)} MiB without; ${fmt((rssOn - rssOff) / 2 ** 20 / (PROFILES / 1e6))} MiB per million profiles for segment state`;
       console.log(
-        `memory: ${fmt(rssOn / 2 ** 20)} MiB resident with segments vs ${fmt(rssOff / 2 ** 20)} MiB without; ` +
-          `${fmt((rssOn - rssOff) / 2 ** 20 / (PROFILES / 1e6))} MiB per million profiles for segment state (${fmt(s.facts)} facts kept, ${fmt(s.timers)} timers pending)`,
+        `memory: ${fmt(rssOn / 2 ** 20)} MiB resident with segments${segmentState} (${fmt(s.facts)} facts kept, ${fmt(s.timers)} timers pending)`,
       );
 
       // One new segment on its own: scans only its event name.
@@ -413,9 +416,11 @@ try {
       report('segments on: POST /v1/batch', r, 'events');
       reportCommits(before, await commitTotals(server.url));
       const on = r.events / r.seconds;
-      console.log(
-        `throughput with 101 segments / without: ${(on / off).toFixed(2)} (cost ${((1 - on / off) * 100).toFixed(0)} %)`,
-      );
+      if (!Number.isNaN(off)) {
+        console.log(
+          `throughput with 101 segments / without: ${(on / off).toFixed(2)} (cost ${((1 - on / off) * 100).toFixed(0)} %)`,
+        );
+      }
     } finally {
       await server.stop();
     }
