@@ -435,15 +435,22 @@ try {
       const achieved = await paced(server.url, RATE, SECONDS, server.child.pid);
       await new Promise((r) => setTimeout(r, 1000));
       const q = await metric(server.url, 'concierge_segment_announce_seconds');
+      const evaluate = await metric(server.url, 'concierge_segment_evaluate_seconds');
+      const store = await metric(server.url, 'concierge_segment_store_seconds');
       const after = await metric(server.url, 'concierge_segment_changes_total');
       const changes = [...after].reduce((s, [k, v]) => s + v - (before.get(k) ?? 0), 0);
       const commits = await metric(server.url, 'concierge_commit_seconds_bucket');
       const total = commits.get('concierge_commit_seconds_bucket{le="+Inf"}') ?? 0;
       const slow = total - (commits.get('concierge_commit_seconds_bucket{le="0.05"}') ?? 0);
-      const ms = (k: string) =>
-        ((q.get(`concierge_segment_announce_seconds{quantile="${k}"}`) ?? Number.NaN) * 1000).toFixed(1);
+      const ms = (m: Map<string, number>, name: string, k: string) =>
+        ((m.get(`${name}{quantile="${k}"}`) ?? Number.NaN) * 1000).toFixed(1);
+      const quantiles = (m: Map<string, number>, name: string) =>
+        `p50 ${ms(m, name, '0.5')} ms, p90 ${ms(m, name, '0.9')} ms, p99 ${ms(m, name, '0.99')} ms`;
       console.log(
-        `acknowledged commit → Segment Entered/Exited committed, at ${fmt(achieved)} events/s: p50 ${ms('0.5')} ms, p90 ${ms('0.9')} ms, p99 ${ms('0.99')} ms (${fmt(changes)} membership changes announced; ${fmt(slow)} of ${fmt(total)} commits since start took over 50 ms)`,
+        `acknowledged commit → Segment Entered/Exited committed, at ${fmt(achieved)} events/s: ${quantiles(q, 'concierge_segment_announce_seconds')} (${fmt(changes)} membership changes announced; ${fmt(slow)} of ${fmt(total)} commits since start took over 50 ms)`,
+      );
+      console.log(
+        `  of which until the engine answered: ${quantiles(evaluate, 'concierge_segment_evaluate_seconds')}; from its answer to the commit: ${quantiles(store, 'concierge_segment_store_seconds')}`,
       );
     } finally {
       await server.stop();

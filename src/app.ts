@@ -155,8 +155,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     log: http.log,
     host: new WorkerEngineHost(),
     observer: {
-      announced(seconds, entered, exited) {
+      announced(seconds, entered, exited, evaluated) {
         metrics.segmentAnnounceSeconds.observe(seconds);
+        metrics.segmentEvaluateSeconds.observe(evaluated);
+        metrics.segmentStoreSeconds.observe(seconds - evaluated);
         if (entered > 0) metrics.segmentChanges.inc({ change: 'entered' }, entered);
         if (exited > 0) metrics.segmentChanges.inc({ change: 'exited' }, exited);
       },

@@ -59,6 +59,22 @@ export function createMetrics() {
       ageBuckets: 5,
       registers: [registry],
     }),
+    segmentEvaluateSeconds: new Summary({
+      name: 'concierge_segment_evaluate_seconds',
+      help: 'The first part of concierge_segment_announce_seconds: until the segment engine answered with the changes.',
+      percentiles: [0.5, 0.9, 0.99],
+      maxAgeSeconds: 300,
+      ageBuckets: 5,
+      registers: [registry],
+    }),
+    segmentStoreSeconds: new Summary({
+      name: 'concierge_segment_store_seconds',
+      help: "The rest of concierge_segment_announce_seconds: from the engine's answer to the commit of the events (waiting for the writer, and the commit).",
+      percentiles: [0.5, 0.9, 0.99],
+      maxAgeSeconds: 300,
+      ageBuckets: 5,
+      registers: [registry],
+    }),
     segmentChanges: new Counter({
       name: 'concierge_segment_changes_total',
       help: 'Segment membership changes announced, by change.',

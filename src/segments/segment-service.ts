@@ -60,9 +60,11 @@ export interface SegmentServiceDeps {
 export interface SegmentObserver {
   /**
    * `seconds` runs from the moment the cause was known (the acknowledged commit reached the
-   * engine, or a window's timer fired) to the commit of the `Segment Entered` / `Exited` events.
+   * engine, or a window's timer fired) to the commit of the `Segment Entered` / `Exited` events;
+   * `evaluatedSeconds` is its first part, until the engine answered with the changes. The rest is
+   * the store's: waiting for the writer, and the commit.
    */
-  announced(seconds: number, entered: number, exited: number): void;
+  announced(seconds: number, entered: number, exited: number, evaluatedSeconds: number): void;
 }
 
 /** What the last full or partial recompute did. */
@@ -448,6 +450,7 @@ export class SegmentService {
 
   private announce(transitions: Transition[], started = performance.now()): void {
     if (transitions.length === 0) return;
+    const answered = performance.now();
     this.submit(transitions).then(
       () => {
         const entered = transitions.filter((t) => t.entered).length;
@@ -455,6 +458,7 @@ export class SegmentService {
           (performance.now() - started) / 1000,
           entered,
           transitions.length - entered,
+          (answered - started) / 1000,
         );
       },
       (err: unknown) => {
