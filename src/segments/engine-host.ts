@@ -159,9 +159,12 @@ export class WorkerEngineHost implements EngineHost {
   constructor() {
     this.worker = new Worker(new URL('../store/sqlite/worker-entry.mjs', import.meta.url), {
       workerData: { entry: new URL('./engine-worker.ts', import.meta.url).href },
-      // Evaluation makes much short-lived garbage; a larger young generation lets it die there
-      // instead of being promoted into the large old generation the state lives in.
-      resourceLimits: { maxYoungGenerationSizeMb: 64 },
+      // The young generation, a third of V8's default (48 MB). Evaluation makes much short-lived
+      // garbage, which dies there whatever its size; but each young collection also copies what
+      // survives (new facts, which live on), so its pause grows with the generation. Under the
+      // segments benchmark 16 MB gave more throughput and no longer pauses than 64 MB
+      // (docs/benchmarks.md).
+      resourceLimits: { maxYoungGenerationSizeMb: 16 },
     });
     this.worker.on('message', (m: { id: number; ok: boolean; result?: unknown; error?: string }) => {
       const p = this.pending.get(m.id);
