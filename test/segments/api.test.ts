@@ -160,14 +160,16 @@ describe('segments over HTTP', () => {
 
     // The announcement latency is reported whole and in its two parts: the engine's, the store's.
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    const count = (name: string) => Number(new RegExp(`^${name}_count (\\S+)$`, 'm').exec(metrics)?.[1]);
-    const announces = count('concierge_segment_announce_seconds');
+    const stat = (name: string, field: 'count' | 'sum') =>
+      Number(new RegExp(`^concierge_segment_${name}_seconds_${field} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    const count = (name: string) => stat(name, 'count');
+    const sum = (name: string) => stat(name, 'sum');
+    const announces = count('announce');
     assert.ok(announces >= 2, `${announces} announcements observed`);
-    assert.equal(count('concierge_segment_evaluate_seconds'), announces);
-    assert.equal(count('concierge_segment_store_seconds'), announces);
-    const sum = (name: string) => Number(new RegExp(`^${name}_sum (\\S+)$`, 'm').exec(metrics)?.[1]);
-    const parts = sum('concierge_segment_evaluate_seconds') + sum('concierge_segment_store_seconds');
-    assert.ok(Math.abs(parts - sum('concierge_segment_announce_seconds')) < 1e-6, 'the parts add up');
+    assert.equal(count('evaluate'), announces);
+    assert.equal(count('store'), announces);
+    const parts = sum('evaluate') + sum('store');
+    assert.ok(Math.abs(parts - sum('announce')) < 1e-6, 'the parts add up');
   });
 
   test('"did not" segments, segment references, traits and YAML bodies', async () => {
