@@ -138,8 +138,8 @@ test('the message filter has no false "no", across its growth, and few false "ma
   for (const h of added) assert.ok(filter.mayHave(h));
   let maybe = 0;
   for (let i = 0; i < 100_000; i++) if (filter.mayHave(hash53(`other ${i}`))) maybe++;
-  // Several parts, each under ~2 % when full.
-  assert.ok(maybe < 10_000, `${maybe} false maybes in 100,000`);
+  // Several parts, each under 0.1 % when full: under 1 % together.
+  assert.ok(maybe < 1_000, `${maybe} false maybes in 100,000`);
 });
 
 test("an index pass orders every entry once, by its hash's top 32 bits, ties as they came", () => {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { hash53 } from '../../src/core/hash53.ts';
+import { hash53, hash53Joined } from '../../src/core/hash53.ts';
 import { asSourceId, asWorkspaceId } from '../../src/core/ids.ts';
 import { normalizeMessage } from '../../src/ingest/normalize.ts';
 import { DEFAULT_IDENTITY } from '../../src/store/port.ts';
@@ -53,6 +53,13 @@ async function timelineOf(store: SqliteStore, person: string): Promise<string[]>
 
 const internalsOf = (store: SqliteStore) =>
   store as unknown as { index: { indexedSeq(): number; pending: number } };
+
+/** Entries in the index's runs: `profile` (24 bytes each) or `message` (16 bytes each). */
+const entries = (path: string, kind: 'profile' | 'message'): unknown =>
+  indexRead(
+    path,
+    `SELECT coalesce(sum(length(data)), 0) / ${kind === 'profile' ? 24 : 16} FROM ${kind}_chunks`,
+  );
 
 const indexRead = (path: string, sql: string): unknown => {
   const db = new Database(indexPathOf(path), { readonly: true });
@@ -97,8 +104,8 @@ test('a thread of its own writes the index while the writer commits, and every a
   await store.close();
   // Closed: the index reaches the end of the log, in its own file, with one entry per event.
   assert.equal(indexRead(path, "SELECT value FROM meta WHERE key = 'indexed_seq'"), 4_000);
-  assert.equal(indexRead(path, 'SELECT count(*) FROM message_ids'), 4_000);
-  assert.equal(indexRead(path, 'SELECT count(*) FROM profile_events'), 4_000);
+  assert.equal(entries(path, 'message'), 4_000);
+  assert.equal(entries(path, 'profile'), 4_000);
 });
 
 test('erasure while the thread holds a pass leaves no index entry of the erased events', async () => {
@@ -118,8 +125,8 @@ test('erasure while the thread holds a pass leaves no index entry of the erased 
     duplicates: 1,
   });
   await store.close();
-  assert.equal(indexRead(path, 'SELECT count(*) FROM profile_events'), 1_000 - theirs.length + 1);
-  assert.equal(indexRead(path, 'SELECT count(*) FROM message_ids'), 1_000 - theirs.length + 1);
+  assert.equal(entries(path, 'profile'), 1_000 - theirs.length + 1);
+  assert.equal(entries(path, 'message'), 1_000 - theirs.length + 1);
 });
 
 test('the upgrade moves the index out of the log file; a lost index is rebuilt; one ahead of the log or of another log is emptied', async () => {
@@ -135,21 +142,33 @@ test('the upgrade moves the index out of the log file; a lost index is rebuilt; 
       .filter((id) => personOf(id) === person)
       .sort();
 
-  // Put the database back in the layout before migration 2: index tables in the log's file.
+  // Put the database back in the layout before migration 2: index tables (B-trees, as they were
+  // then) in the log's file.
   const db = new Database(path);
   db.exec(`
     CREATE TABLE profile_events (profile_hash INTEGER NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL,
       PRIMARY KEY (profile_hash, ts, seq)) WITHOUT ROWID;
     CREATE TABLE message_ids (message_hash INTEGER NOT NULL, seq INTEGER NOT NULL,
       PRIMARY KEY (message_hash, seq)) WITHOUT ROWID;`);
-  db.prepare('ATTACH DATABASE ? AS idx').run(indexPathOf(path));
+  const byProfile = db.prepare('INSERT INTO profile_events VALUES (?, ?, ?)');
+  const byMessage = db.prepare('INSERT INTO message_ids VALUES (?, ?)');
+  db.transaction(() => {
+    const rows = db.prepare('SELECT seq, profile_id, source_id, message_id, ts FROM events').all() as {
+      seq: number;
+      profile_id: string;
+      source_id: string;
+      message_id: string;
+      ts: number;
+    }[];
+    for (const r of rows) {
+      byProfile.run(hash53(r.profile_id), r.ts, r.seq);
+      byMessage.run(hash53Joined(r.source_id, r.message_id), r.seq);
+    }
+  })();
   db.exec(`
-    INSERT INTO main.profile_events SELECT * FROM idx.profile_events;
-    INSERT INTO main.message_ids SELECT * FROM idx.message_ids;
-    INSERT INTO main.meta (key, value) SELECT 'indexed_seq', value FROM idx.meta WHERE key = 'indexed_seq';
+    INSERT INTO main.meta (key, value) VALUES ('indexed_seq', 1500);
     DELETE FROM main.meta WHERE key = 'log_id';
     DELETE FROM schema_migrations WHERE version > 1;`);
-  db.exec('DETACH DATABASE idx');
   db.close();
   assert.equal(SQLITE_MIGRATIONS[1]?.name, 'index in its own file');
   rmSync(indexPathOf(path));
@@ -182,7 +201,7 @@ test('the upgrade moves the index out of the log file; a lost index is rebuilt; 
   for (const person of ['u-1', 'u-7'])
     assert.deepEqual(await timelineOf(store, person), expected(person, 2_000));
   await store.close();
-  assert.equal(indexRead(path, 'SELECT count(*) FROM message_ids'), 2_000);
+  assert.equal(entries(path, 'message'), 2_000);
 
   // Ahead: the log restored from an earlier copy, beside the index of a later moment.
   for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}.copy${suffix}`, { force: true });
@@ -201,7 +220,7 @@ test('the upgrade moves the index out of the log file; a lost index is rebuilt; 
     [...expected(late, 2_000), 'late-2', ...(personOf('late-3') === late ? ['late-3'] : [])].sort(),
   );
   await store.close();
-  assert.equal(indexRead(path, 'SELECT count(*) FROM message_ids'), 2_002);
+  assert.equal(entries(path, 'message'), 2_002);
 
   // Foreign: a new log beside the old index file starts from an empty index.
   const stale = indexPathOf(path);
@@ -212,5 +231,85 @@ test('the upgrade moves the index out of the log file; a lost index is rebuilt; 
   assert.deepEqual(await append(store, ids.slice(0, 10)), { stored: 10, duplicates: 0 });
   assert.deepEqual(await timelineOf(store, personOf('u-0')), expected(personOf('u-0'), 10));
   await store.close();
-  assert.equal(indexRead(path, 'SELECT count(*) FROM message_ids'), 10);
+  assert.equal(entries(path, 'message'), 10);
+});
+
+test('passes become runs that merge level by level; answers stay exact across merges, erasure and an index of the earlier layout', async () => {
+  const path = join(dir, 'runs.db');
+  // Passes of 100 events, one per commit (carried by the commits, so their number is certain).
+  const store = new SqliteStore({ path, indexBatch: 100 });
+  await store.ensureWorkspace(ws, 'index');
+  const ids = Array.from({ length: 8_000 }, (_, i) => `r-${i}`);
+  for (let i = 0; i < ids.length; i += 100) await append(store, ids.slice(i, i + 100));
+  await store.close();
+  const levels = new Database(indexPathOf(path), { readonly: true });
+  const runs = levels
+    .prepare('SELECT level, count(*) AS n FROM runs GROUP BY level ORDER BY level')
+    .all() as {
+    level: number;
+    n: number;
+  }[];
+  levels.close();
+  // 80 passes: 64 of them in one run of level 2, 16 in two of level 1, none left at level 0.
+  assert.deepEqual(runs, [
+    { level: 1, n: 2 },
+    { level: 2, n: 1 },
+  ]);
+  assert.equal(entries(path, 'profile'), 8_000);
+  assert.equal(entries(path, 'message'), 8_000);
+
+  const reopened = new SqliteStore({ path, indexBatch: 100, indexThread: true });
+  // Every message is found, wherever its run went; each person's timeline is whole.
+  assert.deepEqual(
+    await append(
+      reopened,
+      ids.filter((_, i) => i % 97 === 0),
+    ),
+    {
+      stored: 0,
+      duplicates: Math.ceil(8_000 / 97),
+    },
+  );
+  for (const person of ['u-3', 'u-11'])
+    assert.deepEqual(await timelineOf(reopened, person), ids.filter((id) => personOf(id) === person).sort());
+  const gone = await reopened.findProfile(ws, 'user_id', 'u-5');
+  assert.ok(gone);
+  const theirs = ids.filter((id) => personOf(id) === 'u-5');
+  assert.equal((await reopened.eraseProfile(ws, gone.id))?.events, theirs.length);
+  await reopened.close();
+  assert.equal(entries(path, 'profile'), 8_000 - theirs.length);
+  assert.equal(entries(path, 'message'), 8_000 - theirs.length);
+
+  // An index file of the earlier layout (B-trees of entries) is converted into one run, not rebuilt.
+  const old = new Database(indexPathOf(path));
+  old.exec(`
+    DROP TABLE runs; DROP TABLE profile_chunks; DROP TABLE message_chunks;
+    CREATE TABLE profile_events (profile_hash INTEGER NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL,
+      PRIMARY KEY (profile_hash, ts, seq)) WITHOUT ROWID;
+    CREATE TABLE message_ids (message_hash INTEGER NOT NULL, seq INTEGER NOT NULL,
+      PRIMARY KEY (message_hash, seq)) WITHOUT ROWID;`);
+  const log = new Database(path, { readonly: true });
+  const rows = log.prepare('SELECT seq, profile_id, source_id, message_id, ts FROM events').all() as {
+    seq: number;
+    profile_id: string;
+    source_id: string;
+    message_id: string;
+    ts: number;
+  }[];
+  log.close();
+  const byProfile = old.prepare('INSERT INTO profile_events VALUES (?, ?, ?)');
+  const byMessage = old.prepare('INSERT INTO message_ids VALUES (?, ?)');
+  old.transaction(() => {
+    for (const r of rows) {
+      byProfile.run(hash53(r.profile_id), r.ts, r.seq);
+      byMessage.run(hash53Joined(r.source_id, r.message_id), r.seq);
+    }
+  })();
+  old.close();
+  const converted = new SqliteStore({ path, indexBatch: Number.MAX_SAFE_INTEGER });
+  assert.equal(internalsOf(converted).index.pending, 0);
+  assert.deepEqual(await append(converted, [ids[1]!, ids[7_999]!, 'r-new']), { stored: 1, duplicates: 2 });
+  assert.deepEqual(await timelineOf(converted, 'u-3'), ids.filter((id) => personOf(id) === 'u-3').sort());
+  await converted.close();
+  assert.equal(indexRead(path, "SELECT count(*) FROM sqlite_master WHERE name = 'profile_events'"), 0);
 });

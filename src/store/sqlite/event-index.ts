@@ -3,7 +3,7 @@ import { hash53, hash53Joined } from '../../core/hash53.ts';
 import type { TimelineCursor } from '../port.ts';
 import type { EventRow } from '../rows.ts';
 import { HashSlots } from './hash-slots.ts';
-import { indexWrites, PassWriter, passColumns } from './index-file.ts';
+import { CHUNK, chunkOf, indexWrites, PassWriter, passColumns } from './index-file.ts';
 import { MessageFilter } from './message-filter.ts';
 
 type Seq = { seq: number; ts: number };
@@ -93,7 +93,7 @@ export class EventIndex {
       this.catchUp();
       this.reloadTail();
       this.filter = new MessageFilter(Math.ceil(((this.log.maxSeq.get() as number | null) ?? 0) * 1.25));
-      this.filterCursor = -1;
+      this.filterCursor = 0;
       this.loadFilter();
     }
   }
@@ -125,9 +125,15 @@ export class EventIndex {
    */
   loadFilter(limit = this.filterStep): void {
     if (this.filter === null || this.filterCursor === null) return;
-    const hashes = this.idx.messageHashesAfter.all(this.filterCursor, limit) as number[];
-    for (const h of hashes) this.filter.add(h);
-    this.filterCursor = hashes.length < limit ? null : hashes[hashes.length - 1]!;
+    // Chunks in the order they were written: a merge meanwhile rewrites chunks after the cursor,
+    // so no hash is missed (some are read twice, which the filter does not mind).
+    const chunks = Math.max(1, Math.ceil(limit / CHUNK));
+    const rows = this.idx.messageChunksAfter.all(this.filterCursor, chunks) as [number, Buffer][];
+    for (const [, data] of rows) {
+      const c = chunkOf(data);
+      for (let i = 0; i < c.length; i += 2) this.filter.add(c[i]!);
+    }
+    this.filterCursor = rows.length < chunks ? null : rows[rows.length - 1]![0];
   }
 
   /**
@@ -140,10 +146,12 @@ export class EventIndex {
       const rows = this.log.tailChunk.all(this.indexedSeq(), this.catchUpChunk) as TailRow[];
       if (rows.length < this.catchUpChunk) return;
       const entries = rows.map((r) => entryOf(r.source_id, r.message_id, r.profile_id, r.ts, r.seq));
-      const writer = new PassWriter(this.writes!, passColumns(columnsOf(entries)));
+      const last = rows[rows.length - 1]!.seq;
+      const writer = new PassWriter(this.writes!, passColumns(columnsOf(entries)), last);
       this.indexDb.transaction(() => {
         writer.step(Number.POSITIVE_INFINITY);
-        this.writes!.setIndexedSeq.run(rows[rows.length - 1]!.seq);
+        this.writes!.setIndexedSeq.run(last);
+        this.writes!.compact();
       })();
     }
   }
@@ -176,9 +184,7 @@ export class EventIndex {
     if (this.pass !== null && holds(this.passSlots!, this.pass.entries, h, sourceId, messageId)) return true;
     // A new message id is the usual case: the filter answers it without touching the index.
     if (this.filter !== null && this.filterCursor === null && !this.filter.mayHave(h)) return false;
-    // Almost always no row: one cheap get() answers; only a hit needs the full walk.
-    if (this.idx.firstMessageSeq.get(h) === undefined) return false;
-    for (const seq of this.idx.messageSeqs.iterate(h) as Iterable<number>) {
+    for (const seq of this.indexedMessageSeqs(h)) {
       const r = this.log.keyOfSeq.get(seq) as MessageKey | undefined;
       if (r && r.source_id === sourceId && r.message_id === messageId) return true;
     }
@@ -219,9 +225,10 @@ export class EventIndex {
   step(budget: number): boolean {
     const pass = this.pass;
     if (pass === null) return false;
-    pass.writer ??= new PassWriter(this.writes!, passColumns(pass.buffer));
+    pass.writer ??= new PassWriter(this.writes!, passColumns(pass.buffer), pass.lastSeq);
     if (!pass.writer.step(budget)) return false;
     this.writes!.setIndexedSeq.run(pass.lastSeq);
+    this.writes!.compact();
     return true;
   }
 
@@ -255,6 +262,67 @@ export class EventIndex {
     return n;
   }
 
+  /** Seqs of the indexed events whose message hash is `h`: almost always none. */
+  private indexedMessageSeqs(h: number): number[] {
+    const seqs: number[] = [];
+    this.probe(this.idx.messageFirstChunks, this.idx.messageChunksFrom, h, (c) => {
+      for (let i = 0; i < c.length; i += 2) if (c[i] === h) seqs.push(c[i + 1]!);
+    });
+    return seqs;
+  }
+
+  /**
+   * Visits every chunk of every run that can hold entries of hash `h`: one statement finds each
+   * run's first such chunk, and only a run whose entries of `h` reach that chunk's end (a profile
+   * with many events) is read further.
+   */
+  private probe(first: Statement, from: Statement, h: number, visit: (chunk: Float64Array) => void): void {
+    for (const [run, last, data] of first.all(h) as [number, number, Buffer][]) {
+      if (last !== h) {
+        visit(chunkOf(data));
+        continue;
+      }
+      for (const [l, d] of from.iterate(run, h) as Iterable<[number, Buffer]>) {
+        visit(chunkOf(d));
+        if (l > h) break;
+      }
+    }
+  }
+
+  /**
+   * Removes the entry (`hash`, …, `seq`) from the chunk of `run` that holds it, rewriting the
+   * chunk (or dropping it once empty). Returns true when there was one.
+   */
+  private removeEntry(
+    at: Statement,
+    set: Statement,
+    drop: Statement,
+    run: number,
+    hash: number,
+    seq: number,
+    width: number,
+  ): boolean {
+    // Read first: a connection cannot write while a statement of it is being iterated.
+    const chunks: [number, Buffer][] = [];
+    for (const [rowid, last, data] of at.iterate(run, hash) as Iterable<[number, number, Buffer]>) {
+      chunks.push([rowid, data]);
+      if (last > hash) break;
+    }
+    for (const [rowid, data] of chunks) {
+      const c = chunkOf(data);
+      for (let i = 0; i < c.length; i += width) {
+        if (c[i] !== hash || c[i + width - 1] !== seq) continue;
+        const rest = new Float64Array(c.length - width);
+        rest.set(c.subarray(0, i));
+        rest.set(c.subarray(i + width), i);
+        if (rest.length === 0) drop.run(rowid);
+        else set.run(rest[rest.length - width]!, Buffer.from(rest.buffer), rowid);
+        return true;
+      }
+    }
+    return false;
+  }
+
   /**
    * The events of these profile ids (a profile and those merged into it), newest first, before
    * `before`, at most `limit` (all when null). The index is read first, in a read transaction of
@@ -263,12 +331,18 @@ export class EventIndex {
    */
   timeline(profileIds: readonly string[], before: TimelineCursor | null, limit: number | null): EventRow[] {
     const bound = before ?? { ts: Number.MAX_SAFE_INTEGER, seq: Number.MAX_SAFE_INTEGER };
-    const cap = limit ?? -1;
     const found = new Map<number, number>();
     const indexed = this.indexDb.transaction(() => {
       for (const id of profileIds) {
-        const rows = this.idx.indexedBefore.iterate(profileHash(id), bound.ts, bound.ts, bound.seq, cap);
-        for (const r of rows as Iterable<Seq>) found.set(r.seq, r.ts);
+        const h = profileHash(id);
+        this.probe(this.idx.profileFirstChunks, this.idx.profileChunksFrom, h, (c) => {
+          for (let i = 0; i < c.length; i += 3) {
+            if (c[i] !== h) continue;
+            const ts = c[i + 1]!;
+            const seq = c[i + 2]!;
+            if (ts < bound.ts || (ts === bound.ts && seq < bound.seq)) found.set(seq, ts);
+          }
+        });
       }
       return this.indexedSeq();
     })();
@@ -313,9 +387,32 @@ export class EventIndex {
    */
   forget(keys: ErasedKeys): void {
     this.indexDb.transaction(() => {
+      const runs = this.idx.runs.all() as number[];
       for (const k of keys) {
-        this.idx.deleteMessage.run(k.message, k.seq);
-        this.idx.deleteProfileEvent.run(k.profile, k.ts, k.seq);
+        for (const run of runs) {
+          if (
+            this.removeEntry(
+              this.idx.profileChunksAt,
+              this.idx.profileChunkSet,
+              this.idx.profileChunkDrop,
+              run,
+              k.profile,
+              k.seq,
+              3,
+            )
+          ) {
+            this.idx.runShrunk.run(run);
+          }
+          this.removeEntry(
+            this.idx.messageChunksAt,
+            this.idx.messageChunkSet,
+            this.idx.messageChunkDrop,
+            run,
+            k.message,
+            k.seq,
+            2,
+          );
+        }
       }
     })();
     if (this.writer) this.reloadTail();
@@ -386,24 +483,37 @@ function prepareLog(db: Database) {
 
 function prepareIndex(db: Database) {
   const s = <T extends unknown[]>(sql: string): Statement<T> => db.prepare<T>(sql);
+  /** A run's chunks that can hold a hash: from the first whose last hash is not below it, in order. */
+  const from = (table: string, extra = '') =>
+    s<[number, number]>(
+      `SELECT ${extra}last_hash, data FROM ${table} WHERE run = ? AND last_hash >= ? ORDER BY last_hash, rowid`,
+    ).raw();
+  const firstOf = (table: string) =>
+    s<[number]>(
+      `SELECT c.run, c.last_hash, c.data FROM runs r JOIN ${table} c ON c.rowid = (
+         SELECT rowid FROM ${table} WHERE run = r.run AND last_hash >= ? ORDER BY last_hash, rowid LIMIT 1)`,
+    ).raw();
   return {
     indexedSeq: db.prepare("SELECT value FROM meta WHERE key = 'indexed_seq'").pluck(),
-    messageHashesAfter: db
-      .prepare<[number, number]>(
-        'SELECT message_hash FROM message_ids WHERE message_hash > ? ORDER BY message_hash LIMIT ?',
-      )
-      .pluck(),
-    messageSeqs: db.prepare<[number]>('SELECT seq FROM message_ids WHERE message_hash = ?').pluck(),
-    firstMessageSeq: db
-      .prepare<[number]>('SELECT seq FROM message_ids WHERE message_hash = ? LIMIT 1')
-      .pluck(),
-    indexedBefore: s<[number, number, number, number, number]>(
-      `SELECT seq, ts FROM profile_events WHERE profile_hash = ? AND (ts < ? OR (ts = ? AND seq < ?))
-       ORDER BY ts DESC, seq DESC LIMIT ?`,
+    runs: db.prepare('SELECT run FROM runs ORDER BY run').pluck(),
+    messageChunksAfter: s<[number, number]>(
+      'SELECT rowid, data FROM message_chunks WHERE rowid > ? ORDER BY rowid LIMIT ?',
+    ).raw(),
+    /** Each run's first chunk that can hold a hash, with the run. */
+    profileFirstChunks: firstOf('profile_chunks'),
+    messageFirstChunks: firstOf('message_chunks'),
+    profileChunksFrom: from('profile_chunks'),
+    messageChunksFrom: from('message_chunks'),
+    profileChunksAt: from('profile_chunks', 'rowid, '),
+    messageChunksAt: from('message_chunks', 'rowid, '),
+    profileChunkSet: s<[number, Buffer, number]>(
+      'UPDATE profile_chunks SET last_hash = ?, data = ? WHERE rowid = ?',
     ),
-    deleteMessage: s<[number, number]>('DELETE FROM message_ids WHERE message_hash = ? AND seq = ?'),
-    deleteProfileEvent: s<[number, number, number]>(
-      'DELETE FROM profile_events WHERE profile_hash = ? AND ts = ? AND seq = ?',
+    messageChunkSet: s<[number, Buffer, number]>(
+      'UPDATE message_chunks SET last_hash = ?, data = ? WHERE rowid = ?',
     ),
+    profileChunkDrop: s<[number]>('DELETE FROM profile_chunks WHERE rowid = ?'),
+    messageChunkDrop: s<[number]>('DELETE FROM message_chunks WHERE rowid = ?'),
+    runShrunk: s<[number]>('UPDATE runs SET entries = entries - 1 WHERE run = ?'),
   };
 }

@@ -25,10 +25,11 @@ port.on('message', (m: IndexerRequest) => {
     return;
   }
   try {
-    const pass = new PassWriter(writes, passColumns(m.buffer));
+    const pass = new PassWriter(writes, passColumns(m.buffer), m.lastSeq);
     db.transaction(() => {
       pass.step(Number.POSITIVE_INFINITY);
       writes.setIndexedSeq.run(m.lastSeq);
+      writes.compact();
     })();
     reply({ op: 'done', id: m.id });
   } catch (err) {
