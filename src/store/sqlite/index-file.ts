@@ -64,6 +64,9 @@ export function openIndexFile(
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
+  // A merge of large runs is one large transaction, and the write-ahead log keeps the size it
+  // reached: after a checkpoint, cut it back to 64 MiB.
+  db.pragma('journal_size_limit = 67108864');
   db.pragma('busy_timeout = 5000');
   db.pragma(`cache_size = -${options.cacheKiB ?? 16384}`);
   db.transaction(() => {
