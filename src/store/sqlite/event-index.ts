@@ -43,9 +43,10 @@ const CATCH_UP_CHUNK = 200_000;
  * Appends go to `events` alone, which is clustered by seq, so they cost one sequential write.
  * Maintaining the indexes row by row would cost a random B-tree page per event and index, which
  * is what limits a durable SQLite log; instead the tail (events after `indexed_seq`) goes into
- * both index tables in one sorted pass, touching each index page once per batch rather than once
- * per event. Index keys are 53-bit hashes, so the tables stay small. The index tables are in a
- * file of their own (see index-file.ts), written after the log's commit by the writer itself, a
+ * the index in one sorted pass, written as a run of packed chunks that later merges with others
+ * (see index-file.ts), so a pass appends its own pages and rewrites none of the earlier ones.
+ * Index keys are 53-bit hashes, so entries stay small. The index is in a
+ * file of its own (see index-file.ts), written after the log's commit by the writer itself, a
  * step per commit, or whole by a thread of its own; either way an entry goes in only once its
  * event is committed, so the index never claims an event the log lacks. The writer keeps the
  * unindexed entries in memory, so a pass reads nothing back from the log. Readers combine the
@@ -125,8 +126,9 @@ export class EventIndex {
    */
   loadFilter(limit = this.filterStep): void {
     if (this.filter === null || this.filterCursor === null) return;
-    // Chunks in the order they were written: a merge meanwhile rewrites chunks after the cursor,
-    // so no hash is missed (some are read twice, which the filter does not mind).
+    // Chunks in the order they were written (their ids only grow, never reused): a merge
+    // meanwhile writes its chunks after the cursor, so no hash is missed (some are read twice,
+    // which the filter does not mind).
     const chunks = Math.max(1, Math.ceil(limit / CHUNK));
     const rows = this.idx.messageChunksAfter.all(this.filterCursor, chunks) as [number, Buffer][];
     for (const [, data] of rows) {

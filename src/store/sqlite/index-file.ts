@@ -31,13 +31,14 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS runs (
   run INTEGER PRIMARY KEY, level INTEGER NOT NULL, entries INTEGER NOT NULL);
 -- data: CHUNK or fewer (profile hash, ts, seq) triples as little-endian doubles, sorted by hash
--- and seq; last_hash: the hash of the chunk's last entry.
+-- and seq; last_hash: the hash of the chunk's last entry. id: in the order written, never reused
+-- (the message filter is read in that order while merges go on).
 CREATE TABLE IF NOT EXISTS profile_chunks (
-  run INTEGER NOT NULL, last_hash INTEGER NOT NULL, data BLOB NOT NULL);
+  id INTEGER PRIMARY KEY AUTOINCREMENT, run INTEGER NOT NULL, last_hash INTEGER NOT NULL, data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS profile_chunks_by_hash ON profile_chunks (run, last_hash);
 -- The same with (message hash, seq) pairs.
 CREATE TABLE IF NOT EXISTS message_chunks (
-  run INTEGER NOT NULL, last_hash INTEGER NOT NULL, data BLOB NOT NULL);
+  id INTEGER PRIMARY KEY AUTOINCREMENT, run INTEGER NOT NULL, last_hash INTEGER NOT NULL, data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS message_chunks_by_hash ON message_chunks (run, last_hash);
 -- indexed_seq: every event of the log up to it is in the runs. log_id: the log this index is of.
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
