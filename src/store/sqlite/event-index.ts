@@ -267,7 +267,7 @@ export class EventIndex {
   /** Seqs of the indexed events whose message hash is `h`: almost always none. */
   private indexedMessageSeqs(h: number): number[] {
     const seqs: number[] = [];
-    this.probe(this.idx.messageFirstChunks, this.idx.messageChunksFrom, h, (c) => {
+    this.probe(this.idx.messages, h, (c) => {
       for (let i = 0; i < c.length; i += 2) if (c[i] === h) seqs.push(c[i + 1]!);
     });
     return seqs;
@@ -278,13 +278,13 @@ export class EventIndex {
    * run's first such chunk, and only a run whose entries of `h` reach that chunk's end (a profile
    * with many events) is read further.
    */
-  private probe(first: Statement, from: Statement, h: number, visit: (chunk: Float64Array) => void): void {
-    for (const [run, last, data] of first.all(h) as [number, number, Buffer][]) {
+  private probe(kind: ChunkStatements, h: number, visit: (chunk: Float64Array) => void): void {
+    for (const [run, last, data] of kind.first.all(h) as [number, number, Buffer][]) {
       if (last !== h) {
         visit(chunkOf(data));
         continue;
       }
-      for (const [l, d] of from.iterate(run, h) as Iterable<[number, Buffer]>) {
+      for (const [l, d] of kind.from.iterate(run, h) as Iterable<[number, Buffer]>) {
         visit(chunkOf(d));
         if (l > h) break;
       }
@@ -295,18 +295,11 @@ export class EventIndex {
    * Removes the entry (`hash`, …, `seq`) from the chunk of `run` that holds it, rewriting the
    * chunk (or dropping it once empty). Returns true when there was one.
    */
-  private removeEntry(
-    at: Statement,
-    set: Statement,
-    drop: Statement,
-    run: number,
-    hash: number,
-    seq: number,
-    width: number,
-  ): boolean {
+  private removeEntry(kind: ChunkStatements, run: number, hash: number, seq: number): boolean {
+    const { width } = kind;
     // Read first: a connection cannot write while a statement of it is being iterated.
     const chunks: [number, Buffer][] = [];
-    for (const [rowid, last, data] of at.iterate(run, hash) as Iterable<[number, number, Buffer]>) {
+    for (const [rowid, last, data] of kind.at.iterate(run, hash) as Iterable<[number, number, Buffer]>) {
       chunks.push([rowid, data]);
       if (last > hash) break;
     }
@@ -317,8 +310,8 @@ export class EventIndex {
         const rest = new Float64Array(c.length - width);
         rest.set(c.subarray(0, i));
         rest.set(c.subarray(i + width), i);
-        if (rest.length === 0) drop.run(rowid);
-        else set.run(rest[rest.length - width]!, Buffer.from(rest.buffer), rowid);
+        if (rest.length === 0) kind.drop.run(rowid);
+        else kind.set.run(rest[rest.length - width]!, Buffer.from(rest.buffer), rowid);
         return true;
       }
     }
@@ -337,7 +330,7 @@ export class EventIndex {
     const indexed = this.indexDb.transaction(() => {
       for (const id of profileIds) {
         const h = profileHash(id);
-        this.probe(this.idx.profileFirstChunks, this.idx.profileChunksFrom, h, (c) => {
+        this.probe(this.idx.profiles, h, (c) => {
           for (let i = 0; i < c.length; i += 3) {
             if (c[i] !== h) continue;
             const ts = c[i + 1]!;
@@ -392,28 +385,8 @@ export class EventIndex {
       const runs = this.idx.runs.all() as number[];
       for (const k of keys) {
         for (const run of runs) {
-          if (
-            this.removeEntry(
-              this.idx.profileChunksAt,
-              this.idx.profileChunkSet,
-              this.idx.profileChunkDrop,
-              run,
-              k.profile,
-              k.seq,
-              3,
-            )
-          ) {
-            this.idx.runShrunk.run(run);
-          }
-          this.removeEntry(
-            this.idx.messageChunksAt,
-            this.idx.messageChunkSet,
-            this.idx.messageChunkDrop,
-            run,
-            k.message,
-            k.seq,
-            2,
-          );
+          if (this.removeEntry(this.idx.profiles, run, k.profile, k.seq)) this.idx.runShrunk.run(run);
+          this.removeEntry(this.idx.messages, run, k.message, k.seq);
         }
       }
     })();
@@ -485,37 +458,42 @@ function prepareLog(db: Database) {
 
 function prepareIndex(db: Database) {
   const s = <T extends unknown[]>(sql: string): Statement<T> => db.prepare<T>(sql);
-  /** A run's chunks that can hold a hash: from the first whose last hash is not below it, in order. */
-  const from = (table: string, extra = '') =>
-    s<[number, number]>(
-      `SELECT ${extra}last_hash, data FROM ${table} WHERE run = ? AND last_hash >= ? ORDER BY last_hash, rowid`,
-    ).raw();
-  const firstOf = (table: string) =>
-    s<[number]>(
-      `SELECT c.run, c.last_hash, c.data FROM runs r JOIN ${table} c ON c.rowid = (
-         SELECT rowid FROM ${table} WHERE run = r.run AND last_hash >= ? ORDER BY last_hash, rowid LIMIT 1)`,
-    ).raw();
   return {
     indexedSeq: db.prepare("SELECT value FROM meta WHERE key = 'indexed_seq'").pluck(),
     runs: db.prepare('SELECT run FROM runs ORDER BY run').pluck(),
     messageChunksAfter: s<[number, number]>(
       'SELECT rowid, data FROM message_chunks WHERE rowid > ? ORDER BY rowid LIMIT ?',
     ).raw(),
-    /** Each run's first chunk that can hold a hash, with the run. */
-    profileFirstChunks: firstOf('profile_chunks'),
-    messageFirstChunks: firstOf('message_chunks'),
-    profileChunksFrom: from('profile_chunks'),
-    messageChunksFrom: from('message_chunks'),
-    profileChunksAt: from('profile_chunks', 'rowid, '),
-    messageChunksAt: from('message_chunks', 'rowid, '),
-    profileChunkSet: s<[number, Buffer, number]>(
-      'UPDATE profile_chunks SET last_hash = ?, data = ? WHERE rowid = ?',
-    ),
-    messageChunkSet: s<[number, Buffer, number]>(
-      'UPDATE message_chunks SET last_hash = ?, data = ? WHERE rowid = ?',
-    ),
-    profileChunkDrop: s<[number]>('DELETE FROM profile_chunks WHERE rowid = ?'),
-    messageChunkDrop: s<[number]>('DELETE FROM message_chunks WHERE rowid = ?'),
+    profiles: chunkStatements(db, 'profile_chunks', 3),
+    messages: chunkStatements(db, 'message_chunks', 2),
     runShrunk: s<[number]>('UPDATE runs SET entries = entries - 1 WHERE run = ?'),
+  };
+}
+
+type ChunkStatements = ReturnType<typeof chunkStatements>;
+
+/** The reads and rewrites of one kind of chunk: `width` numbers an entry, the hash first, the seq last. */
+function chunkStatements(db: Database, table: string, width: number) {
+  /** A run's chunks that can hold a hash: from the first whose last hash is not below it, in order. */
+  const from = (extra: string) =>
+    db
+      .prepare<[number, number]>(
+        `SELECT ${extra}last_hash, data FROM ${table} WHERE run = ? AND last_hash >= ? ORDER BY last_hash, rowid`,
+      )
+      .raw();
+  return {
+    width,
+    /** Each run's first chunk that can hold a hash, with the run. */
+    first: db
+      .prepare<[number]>(
+        `SELECT c.run, c.last_hash, c.data FROM runs r JOIN ${table} c ON c.rowid = (
+           SELECT rowid FROM ${table} WHERE run = r.run AND last_hash >= ? ORDER BY last_hash, rowid LIMIT 1)`,
+      )
+      .raw(),
+    from: from(''),
+    /** `from`, with each chunk's rowid first. */
+    at: from('rowid, '),
+    set: db.prepare<[number, Buffer, number]>(`UPDATE ${table} SET last_hash = ?, data = ? WHERE rowid = ?`),
+    drop: db.prepare<[number]>(`DELETE FROM ${table} WHERE rowid = ?`),
   };
 }
