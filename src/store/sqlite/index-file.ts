@@ -135,16 +135,18 @@ function convertTables(db: Database.Database, from: string, to: string): void {
   const copy = (table: string, chunks: string, keys: readonly string[]) => {
     const width = keys.length;
     const cols = keys.join(', ');
-    const first = db.prepare(`SELECT ${cols} FROM ${from}.${table} ORDER BY ${cols} LIMIT ?`).raw();
-    const next = db
+    const after = db
       .prepare(
         `SELECT ${cols} FROM ${from}.${table} WHERE (${cols}) > (${keys.map(() => '?').join(', ')}) ORDER BY ${cols} LIMIT ?`,
       )
       .raw();
     const insert = db.prepare(`INSERT INTO ${to}.${chunks} (run, last_hash, data) VALUES (?, ?, ?)`);
+    const PAGE = CHUNK * 64;
     let count = 0;
-    let page = first.all(CHUNK * 64) as number[][];
-    while (page.length > 0) {
+    // Hashes are never negative, so a first key of -1 starts before every row.
+    let last: number[] = keys.map(() => -1);
+    for (;;) {
+      const page = after.all(...last, PAGE) as number[][];
       for (let at = 0; at < page.length; at += CHUNK) {
         const rows = page.slice(at, at + CHUNK);
         const chunk = new Float64Array(rows.length * width);
@@ -152,8 +154,8 @@ function convertTables(db: Database.Database, from: string, to: string): void {
         insert.run(run, rows[rows.length - 1]![0]!, blobOf(chunk));
       }
       count += page.length;
-      if (page.length < CHUNK * 64) break;
-      page = next.all(...page[page.length - 1]!, CHUNK * 64) as number[][];
+      if (page.length < PAGE) break;
+      last = page[page.length - 1]!;
     }
     return count;
   };
