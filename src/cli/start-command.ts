@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { Command } from 'commander';
 import { createApp } from '../app.ts';
 import { loadConfig } from '../config/config.ts';
+import { walBufferStatus } from '../store/sqlite/wal-buffer.ts';
 import { runningServer, writeServerLock } from './server-lock.ts';
 import { storeOptions } from './store-options.ts';
 
@@ -49,6 +50,10 @@ export function startCommand(): Command {
     const lines = [
       `Concierge listening on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port} (store: ${config.store.kind} ${where})`,
     ];
+    if (config.store.kind === 'sqlite') {
+      const buffer = walBufferStatus();
+      if (!buffer.ok) log.warn(`the log's commits are written page by page, which is slower: ${buffer.why}`);
+    }
     if (app.generatedAdminToken) {
       lines.push(
         `Admin token (shown once; set CONCIERGE_ADMIN_TOKEN to choose your own): ${app.generatedAdminToken}`,

@@ -42,6 +42,7 @@ import { indexPathOf, moveIndexOut, openIndexFile } from './index-file.ts';
 import { IndexerThread } from './index-thread.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
 import { multiRowInsert } from './multi-row.ts';
+import { openWalBuffered } from './wal-buffer.ts';
 
 export interface SqliteOptions {
   /** Database file, or ':memory:'. */
@@ -103,6 +104,8 @@ const toSource = (r: SourceRow): SourceRecord => ({
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
+  /** Whether the log's write-ahead log is written through the buffer (see wal-buffer.ts). */
+  readonly walBuffered: boolean = false;
   private readonly writes = new Serial();
   /**
    * Who owns an identifier, by workspace and kind, then value: nested maps, so a look-up hashes the
@@ -157,9 +160,9 @@ export class SqliteStore implements Store {
       return;
     }
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-    this.db = new Database(options.path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    // WAL with synchronous=FULL; each commit's frames written at once where the VFS that does it
+    // was built (see wal-buffer.ts).
+    ({ db: this.db, buffered: this.walBuffered } = openWalBuffered(options.path));
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('cache_size = -65536');
     this.db.pragma('temp_store = MEMORY');
