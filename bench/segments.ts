@@ -58,6 +58,8 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '15' },
     connections: { type: 'string', default: '32' },
     rate: { type: 'string', default: '10000' },
+    /** Events/s the prepared request bodies of a phase at full speed suffice for. */
+    'max-rate': { type: 'string', default: '100000' },
     /** Phases to run, comma-separated: baseline, segments, latency (all by default). */
     only: { type: 'string', default: 'baseline,segments,latency' },
     /** A directory to keep the fixture in once built; later runs start from a copy of it. */
@@ -75,6 +77,9 @@ const EVENTS = Number(args.events);
 const SECONDS = Number(args.seconds);
 const CONNECTIONS = Number(args.connections);
 const RATE = Number(args.rate);
+const MAX_RATE = Number(args['max-rate']);
+if (!Number.isInteger(MAX_RATE) || MAX_RATE <= 0)
+  throw new Error('--max-rate must be a positive whole number');
 const DAY = 86_400_000;
 /** The fixture's "now"; a kept fixture keeps its own, so its 90 days stay where they were. */
 const fixtureFile = args.keep ? join(args.keep, 'fixture.json') : '';
@@ -346,7 +351,7 @@ try {
     path: '/v1/batch',
     perRequest: 100,
     connections: CONNECTIONS,
-    maxRate: 60_000,
+    maxRate: MAX_RATE,
     users: PROFILES,
   };
 
