@@ -20,6 +20,9 @@ import { toWire } from './event-wire.ts';
 import { SqliteStore } from './sqlite-store.ts';
 import type { WriterReply, WriterRequest } from './sqlite-writer.ts';
 
+/** The writer thread's young generation, MB (a worker's default is 48). */
+const WRITER_YOUNG_GENERATION_MB = 96;
+
 /** Starts the thread that checkpoints the WAL of the file at `path` every half second. */
 export async function startCheckpointer(path: string): Promise<Worker> {
   const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), {
@@ -86,6 +89,11 @@ export class ThreadedSqliteStore implements Store {
         path: options.path,
         cacheSize: options.cacheSize,
       },
+      // Twice a worker's default young generation: the writer makes short-lived objects for every
+      // event (rows, keys, outcomes), and with more room fewer of them live long enough to be
+      // copied and promoted. Alternating ingestion runs: 50,377 against 42,560 events/s at the
+      // median of five pairs, the writer's CPU per event 11.9 against 14.3 us.
+      resourceLimits: { maxYoungGenerationSizeMb: WRITER_YOUNG_GENERATION_MB },
     });
     const store = new ThreadedSqliteStore(worker, options.onRefused);
     await new Promise<void>((resolve, reject) => {
