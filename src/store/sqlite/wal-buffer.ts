@@ -3,8 +3,8 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 
 /**
- * The SQLite VFS of native/walbuf.c: it writes a connection's write-ahead log in one write per
- * commit instead of two per page. Built at install by scripts/build-native.mjs. Loading it makes
+ * The SQLite VFS of native/walbuf.c: it writes a connection's write-ahead log in writes of up to
+ * 128 KiB instead of two per page. Built at install by scripts/build-native.mjs. Loading it makes
  * it the process's default VFS, which passes everything straight through except the log of a
  * connection that asks for the buffer (see `openWalBuffered`). When it was not built (no C
  * compiler) or is turned off, connections open as usual.
