@@ -1,4 +1,15 @@
+import { readFileSync } from 'node:fs';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry, Summary } from 'prom-client';
+
+/** RssAnon of /proc/self/status in KiB, or null where there is none (not Linux). */
+function anonymousKiB(): number | null {
+  try {
+    const m = /^RssAnon:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
 
 /** The product's Prometheus metrics, served at /metrics. */
 export function createMetrics() {
@@ -80,6 +91,17 @@ export function createMetrics() {
       help: 'Segment membership changes announced, by change.',
       labelNames: ['change'] as const,
       registers: [registry],
+    }),
+    anonymousMemory: new Gauge({
+      name: 'concierge_process_anonymous_memory_bytes',
+      help:
+        'Resident memory the process holds itself (RssAnon, Linux): the resident size less the pages of ' +
+        'files it maps, such as the database file the writer reads through a memory map.',
+      registers: [registry],
+      collect() {
+        const kib = anonymousKiB();
+        if (kib !== null) this.set(kib * 1024);
+      },
     }),
     backlog: new Gauge({
       name: 'concierge_ingest_backlog_events',

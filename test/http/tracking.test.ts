@@ -740,6 +740,15 @@ describe('tracking API', () => {
     assert.equal(await metricValue(url, 'concierge_events_duplicate_total'), dup0 + 2);
   });
 
+  it('/metrics gives the memory the process holds itself, below its whole resident size', {
+    skip: process.platform !== 'linux',
+  }, async () => {
+    const anonymous = await metricValue(url, 'concierge_process_anonymous_memory_bytes');
+    const resident = await metricValue(url, 'concierge_process_resident_memory_bytes');
+    assert.ok(anonymous > 1_000_000, `anonymous memory ${anonymous}`);
+    assert.ok(anonymous <= resident, `anonymous ${anonymous} > resident ${resident}`);
+  });
+
   it('/healthz answers {"ok":true}', async () => {
     const r = await fetch(`${url}/healthz`);
     assert.equal(r.status, 200);
