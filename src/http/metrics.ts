@@ -92,17 +92,6 @@ export function createMetrics() {
       labelNames: ['change'] as const,
       registers: [registry],
     }),
-    anonymousMemory: new Gauge({
-      name: 'concierge_process_anonymous_memory_bytes',
-      help:
-        'Resident memory the process holds itself (RssAnon, Linux): the resident size less the pages of ' +
-        'files it maps, such as the database file the writer reads through a memory map.',
-      registers: [registry],
-      collect() {
-        const kib = anonymousKiB();
-        if (kib !== null) this.set(kib * 1024);
-      },
-    }),
     backlog: new Gauge({
       name: 'concierge_ingest_backlog_events',
       help: 'Events waiting for the next group commit.',
@@ -116,6 +105,19 @@ export function createMetrics() {
       registers: [registry],
     }),
   };
+  // Only where the system tells (Linux): elsewhere the metric is absent rather than a false 0.
+  if (anonymousKiB() !== null) {
+    new Gauge({
+      name: 'concierge_process_anonymous_memory_bytes',
+      help:
+        'Resident memory the process holds itself (RssAnon, Linux): the resident size less the pages of ' +
+        'files it maps, such as the database file the writer reads through a memory map.',
+      registers: [registry],
+      collect() {
+        this.set((anonymousKiB() ?? 0) * 1024);
+      },
+    });
+  }
   return m;
 }
 
