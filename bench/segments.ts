@@ -47,6 +47,7 @@ import {
   reportCommits,
   reportCpu,
   startServer,
+  type ThreadCpu,
   WRITE_KEY,
 } from './lib.ts';
 import { COUNTRIES, definitions, PLANS, pickName, properties } from './retail-world.ts';
@@ -58,6 +59,8 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '15' },
     connections: { type: 'string', default: '32' },
     rate: { type: 'string', default: '10000' },
+    /** Seconds of paced traffic before the latency phase's measured window (a fresh start warms up). */
+    warmup: { type: 'string', default: '5' },
     /** Events/s the prepared request bodies of a phase at full speed suffice for. */
     'max-rate': { type: 'string', default: '100000' },
     /** Phases to run, comma-separated: baseline, segments, latency (all by default). */
@@ -77,6 +80,8 @@ const EVENTS = Number(args.events);
 const SECONDS = Number(args.seconds);
 const CONNECTIONS = Number(args.connections);
 const RATE = Number(args.rate);
+const WARMUP = Number(args.warmup);
+if (!(WARMUP >= 0)) throw new Error('--warmup must be a number of seconds, 0 or more');
 const MAX_RATE = Number(args['max-rate']);
 if (!Number.isInteger(MAX_RATE) || MAX_RATE <= 0)
   throw new Error('--max-rate must be a positive whole number');
@@ -285,19 +290,38 @@ class LiveTraffic {
 }
 
 /** Sends `rate` events/s in batches of 100 for `seconds`, paced. */
-async function paced(url: string, rate: number, seconds: number, serverPid?: number): Promise<number> {
-  const cpuDone = serverPid === undefined ? () => undefined : measureCpu(serverPid);
+/**
+ * Sends live traffic at `rate` events/s for `warmup` then `seconds` seconds, as one stream; calls
+ * `atWarm` at the boundary (to read the server's figures there). Returns the measured part's rate.
+ */
+async function paced(
+  url: string,
+  rate: number,
+  warmup: number,
+  seconds: number,
+  atWarm: () => void,
+  serverPid?: number,
+): Promise<number> {
   const pool = new Pool(url, { connections: 16 });
   const traffic = new LiveTraffic();
   const perBatch = 100;
   const interval = (1000 * perBatch) / rate;
   const started = performance.now();
+  const warmEnd = started + warmup * 1000;
+  let cpuDone: (() => ThreadCpu | undefined) | null = null;
+  let measuredFrom = warmEnd;
   const inflight: Promise<void>[] = [];
   let sent = 0;
-  for (let k = 0; performance.now() - started < seconds * 1000; k++) {
+  for (let k = 0; performance.now() - warmEnd < seconds * 1000; k++) {
     const due = started + k * interval;
     const wait = due - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    if (cpuDone === null && performance.now() >= warmEnd) {
+      atWarm();
+      measuredFrom = performance.now();
+      cpuDone = serverPid === undefined ? () => undefined : measureCpu(serverPid);
+    }
+    const measured = cpuDone !== null;
     const body = JSON.stringify({ batch: Array.from({ length: perBatch }, () => traffic.next()) });
     inflight.push(
       pool
@@ -309,15 +333,60 @@ async function paced(url: string, rate: number, seconds: number, serverPid?: num
         })
         .then(async (res) => {
           await res.body.text();
-          if (res.statusCode === 200) sent += perBatch;
+          if (res.statusCode === 200 && measured) sent += perBatch;
         }),
     );
   }
   await Promise.all(inflight);
   await pool.close();
-  const cpu = cpuDone();
+  const cpu = cpuDone?.();
   if (cpu) reportCpu(cpu);
-  return sent / ((performance.now() - started) / 1000);
+  return sent / ((performance.now() - measuredFrom) / 1000);
+}
+
+/** A histogram's cumulative bucket counts, by upper bound in seconds (+Inf last). */
+async function buckets(url: string, name: string): Promise<[number, number][]> {
+  const m = await metric(url, `${name}_bucket`);
+  return [...m]
+    .map(([k, v]): [number, number] => {
+      const le = /le="([^"]+)"/.exec(k)?.[1] ?? '+Inf';
+      return [le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), v];
+    })
+    .sort((a, b) => a[0] - b[0]);
+}
+
+/**
+ * Quantiles of what a histogram counted between two readings, interpolated within buckets (as
+ * Prometheus's histogram_quantile does), and the share over `over` seconds.
+ */
+function windowQuantiles(
+  before: [number, number][],
+  after: [number, number][],
+  over: number,
+): { text: string; count: number } {
+  const was = new Map(before);
+  const counts = after.map(([le, c]): [number, number] => [le, c - (was.get(le) ?? 0)]);
+  const total = counts.at(-1)?.[1] ?? 0;
+  const q = (p: number) => {
+    const rank = p * total;
+    let lower = 0;
+    let below = 0;
+    for (const [le, c] of counts) {
+      if (c >= rank) {
+        if (!Number.isFinite(le)) return `> ${(lower * 1000).toFixed(0)}`;
+        return ((lower + ((le - lower) * (rank - below)) / Math.max(1, c - below)) * 1000).toFixed(1);
+      }
+      lower = le;
+      below = c;
+    }
+    return 'n/a';
+  };
+  const within = counts.find(([le]) => le >= over)?.[1] ?? total;
+  const share = total === 0 ? 0 : ((total - within) / total) * 100;
+  return {
+    text: `p50 ${q(0.5)} ms, p90 ${q(0.9)} ms, p99 ${q(0.99)} ms; ${share.toFixed(2)} % over ${over * 1000} ms`,
+    count: total,
+  };
 }
 
 async function waitForSegments(url: string): Promise<Status['segments']> {
@@ -451,8 +520,34 @@ try {
     try {
       await waitForSegments(server.url);
       const before = await metric(server.url, 'concierge_segment_changes_total');
-      const achieved = await paced(server.url, RATE, SECONDS, server.child.pid);
+      // The measured window starts after the warm-up: its readings of the histograms, taken at the
+      // boundary, are subtracted from those at the end.
+      let atWarm: Promise<[[number, number][], [number, number][]]> = Promise.resolve([[], []]);
+      const achieved = await paced(
+        server.url,
+        RATE,
+        WARMUP,
+        SECONDS,
+        () => {
+          atWarm = Promise.all([
+            buckets(server.url, 'concierge_segment_announcement_seconds'),
+            buckets(server.url, 'concierge_commit_seconds'),
+          ]);
+        },
+        server.child.pid,
+      );
       await new Promise((r) => setTimeout(r, 1000));
+      const [announceWarm, commitsWarm] = await atWarm;
+      const windowed = windowQuantiles(
+        announceWarm,
+        await buckets(server.url, 'concierge_segment_announcement_seconds'),
+        0.05,
+      );
+      const commitsWindow = windowQuantiles(
+        commitsWarm,
+        await buckets(server.url, 'concierge_commit_seconds'),
+        0.05,
+      );
       const whole = await quantilesMs(server.url, 'concierge_segment_announce_seconds');
       const evaluate = await quantilesMs(server.url, 'concierge_segment_evaluate_seconds');
       const store = await quantilesMs(server.url, 'concierge_segment_store_seconds');
@@ -462,7 +557,11 @@ try {
       const total = commits.get('concierge_commit_seconds_bucket{le="+Inf"}') ?? 0;
       const slow = total - (commits.get('concierge_commit_seconds_bucket{le="0.05"}') ?? 0);
       console.log(
-        `acknowledged commit → Segment Entered/Exited committed, at ${fmt(achieved)} events/s: ${whole} (${fmt(changes)} membership changes announced; ${fmt(slow)} of ${fmt(total)} commits since start took over 50 ms)`,
+        `acknowledged commit → Segment Entered/Exited committed, at ${fmt(achieved)} events/s, the ${SECONDS} s after ${WARMUP} s of warm-up: ` +
+          `${windowed.text} (${fmt(windowed.count)} announcing commits; ${commitsWindow.text.split('; ')[1]} of its ${fmt(commitsWindow.count)} commits)`,
+      );
+      console.log(
+        `  since the start, warm-up included: ${whole} (${fmt(changes)} membership changes announced; ${fmt(slow)} of ${fmt(total)} commits took over 50 ms)`,
       );
       console.log(
         `  of which until the engine answered: ${evaluate}; from its answer to the commit: ${store}`,

@@ -157,6 +157,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     observer: {
       announced(seconds, entered, exited, evaluated) {
         metrics.segmentAnnounceSeconds.observe(seconds);
+        metrics.segmentAnnounceHistogram.observe(seconds);
         metrics.segmentEvaluateSeconds.observe(evaluated);
         metrics.segmentStoreSeconds.observe(seconds - evaluated);
         if (entered > 0) metrics.segmentChanges.inc({ change: 'entered' }, entered);

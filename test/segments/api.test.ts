@@ -170,6 +170,13 @@ describe('segments over HTTP', () => {
     assert.equal(count('store'), announces);
     const parts = sum('evaluate') + sum('store');
     assert.ok(Math.abs(parts - sum('announce')) < 1e-6, 'the parts add up');
+    // The same observations as a histogram, whose buckets can be read twice and subtracted.
+    assert.equal(count('announcement'), announces);
+    assert.ok(Math.abs(sum('announcement') - sum('announce')) < 1e-6);
+    const inf = Number(
+      /^concierge_segment_announcement_seconds_bucket\{le="\+Inf"\} (\S+)$/m.exec(metrics)?.[1],
+    );
+    assert.equal(inf, announces);
   });
 
   test('"did not" segments, segment references, traits and YAML bodies', async () => {
