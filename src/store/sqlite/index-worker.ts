@@ -1,7 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { indexWrites, openIndexFile, PassWriter, passColumns } from './index-file.ts';
 import type { IndexerReply, IndexerRequest } from './index-thread.ts';
-import { lowerThreadPriority } from './thread-priority.ts';
 
 /**
  * The thread that writes the log's index file: the writer hands it each pass's entries once their
@@ -14,7 +13,6 @@ const { path, cacheKiB } = workerData as { path: string; cacheKiB: number };
 const db = openIndexFile(path, { cacheKiB });
 const writes = indexWrites(db);
 const reply = (m: IndexerReply) => port.postMessage(m);
-lowerThreadPriority();
 
 port.on('message', (m: IndexerRequest) => {
   if (m.op === 'stop') {

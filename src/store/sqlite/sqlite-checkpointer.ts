@@ -1,6 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { lowerThreadPriority } from './thread-priority.ts';
 
 /**
  * Folds the write-ahead log back into the database file from a thread of its own, so that the
@@ -12,7 +11,6 @@ const port = parentPort;
 if (port === null) throw new Error('sqlite-checkpointer must run in a worker thread');
 const { path, intervalMs } = workerData as { path: string; intervalMs: number };
 const db = new Database(path, { fileMustExist: true });
-lowerThreadPriority();
 db.pragma('busy_timeout = 0');
 const timer = setInterval(() => {
   try {
