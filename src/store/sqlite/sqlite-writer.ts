@@ -16,7 +16,13 @@ export type WriterRequest =
   | {
       id: number;
       op: 'call';
-      method: 'ensureWorkspace' | 'setSetting' | 'createSource' | 'eraseProfile' | 'close';
+      method:
+        | 'ensureWorkspace'
+        | 'setSetting'
+        | 'createSource'
+        | 'eraseProfile'
+        | 'finishCheckpoint'
+        | 'close';
       args: unknown[];
     };
 export type WriterReply =

@@ -23,14 +23,34 @@ import type { WriterReply, WriterRequest } from './sqlite-writer.ts';
 /** The writer thread's young generation, MB (a worker's default is 48). */
 const WRITER_YOUNG_GENERATION_MB = 96;
 
-/** Starts the thread that checkpoints the WAL of the file at `path` every half second. */
-export async function startCheckpointer(path: string): Promise<Worker> {
+/**
+ * The log's length (frames, about a page each) from which the checkpointer works to let it start
+ * over, and how little one of its checkpoints must have copied before the writer finishes (see
+ * sqlite-checkpointer.ts). 16 MB of log, well before the writer's own `wal_autocheckpoint`.
+ */
+export const CHECKPOINT_FRAMES = { long: 4096, finish: 256 };
+
+/**
+ * Starts the thread that checkpoints the WAL of the file at `path` every half second. With
+ * `behind`, it works to let a long log start over and calls `behind` when the writer should
+ * finish a checkpoint (see sqlite-checkpointer.ts); without, it only checkpoints.
+ */
+export async function startCheckpointer(path: string, behind?: () => void): Promise<Worker> {
   const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), {
-    workerData: { entry: new URL('./sqlite-checkpointer.ts', import.meta.url).href, path, intervalMs: 500 },
+    workerData: {
+      entry: new URL('./sqlite-checkpointer.ts', import.meta.url).href,
+      path,
+      intervalMs: 500,
+      longFrames: behind === undefined ? Number.POSITIVE_INFINITY : CHECKPOINT_FRAMES.long,
+      finishFrames: CHECKPOINT_FRAMES.finish,
+    },
   });
   await new Promise<void>((resolve, reject) => {
     worker.once('error', reject);
     worker.once('message', () => resolve());
+  });
+  worker.on('message', (m: string) => {
+    if (m === 'behind') behind?.();
   });
   worker.unref();
   return worker;
@@ -38,7 +58,16 @@ export async function startCheckpointer(path: string): Promise<Worker> {
 
 /** Stops a checkpointer thread once its current checkpoint, if any, is done. */
 export async function stopCheckpointer(worker: Worker): Promise<void> {
-  const stopped = new Promise((r) => worker.once('message', r));
+  const stopped = new Promise<void>((resolve) => {
+    const onMessage = (m: string) => {
+      if (m !== 'stopped') return;
+      worker.off('message', onMessage);
+      resolve();
+    };
+    worker.on('message', onMessage);
+  });
+  // Held until it answers: an unreferenced thread alone would let the event loop end meanwhile.
+  worker.ref();
   worker.postMessage('stop');
   await stopped;
   await worker.terminate();
@@ -71,6 +100,8 @@ export class ThreadedSqliteStore implements Store {
   private reader!: SqliteStore;
   private checkpointer: Worker | null = null;
   private failed: Error | null = null;
+  /** Whether the writer has a finishCheckpoint call still to answer. */
+  private finishing = false;
 
   private constructor(
     private readonly worker: Worker,
@@ -112,7 +143,9 @@ export class ThreadedSqliteStore implements Store {
       if (code !== 0) store.fail(new Error(`the SQLite writer thread exited with code ${code}`));
     });
     store.reader = new SqliteStore({ path: options.path, readonly: true });
-    if (options.path !== ':memory:') store.checkpointer = await startCheckpointer(options.path);
+    if (options.path !== ':memory:') {
+      store.checkpointer = await startCheckpointer(options.path, () => store.finishCheckpoint());
+    }
     return store;
   }
 
@@ -145,6 +178,17 @@ export class ThreadedSqliteStore implements Store {
 
   private call<T>(method: Extract<WriterRequest, { op: 'call' }>['method'], ...args: unknown[]): Promise<T> {
     return this.send<T>({ op: 'call', method, args });
+  }
+
+  /** Has the writer finish a checkpoint (one call at a time; a failure waits for the next). */
+  private finishCheckpoint(): void {
+    if (this.finishing || this.failed) return;
+    this.finishing = true;
+    this.call('finishCheckpoint')
+      .catch(() => {})
+      .finally(() => {
+        this.finishing = false;
+      });
   }
 
   async migrate(): Promise<void> {}
