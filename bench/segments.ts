@@ -289,10 +289,10 @@ class LiveTraffic {
   }
 }
 
-/** Sends `rate` events/s in batches of 100 for `seconds`, paced. */
 /**
- * Sends live traffic at `rate` events/s for `warmup` then `seconds` seconds, as one stream; calls
- * `atWarm` at the boundary (to read the server's figures there). Returns the measured part's rate.
+ * Sends live traffic at `rate` events/s in batches of 100 for `warmup` then `seconds` seconds, as
+ * one stream; calls `atWarm` at the boundary (to read the server's figures there). Returns the
+ * measured part's rate.
  */
 async function paced(
   url: string,
