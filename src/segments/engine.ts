@@ -28,7 +28,6 @@ export interface Transition {
 }
 
 const EMPTY: JsonObject = Object.freeze({}) as JsonObject;
-const NO_VALUES: readonly unknown[] = Object.freeze([]);
 
 /** Where each segment's bit sits in a profile's membership bits (its dependency order). */
 class Layout {
@@ -119,6 +118,9 @@ export class SegmentEngine {
   private readonly layout = new Layout();
   /** Computed values of the profile being evaluated (one memo, reset for each profile). */
   private readonly memo = new ComputedMemo();
+  /** For `segmentsFor`: by segment order, the number of the last call that picked it. */
+  private readonly picked: number[] = [];
+  private passes = 0;
   private readonly timers = new BinaryHeap<{ at: number; state: ProfileState }>((a, b) => a.at < b.at);
 
   constructor(reg: Registry) {
@@ -294,8 +296,10 @@ export class SegmentEngine {
       }
       const userId = c.userIds[i] ?? null;
       const anonymousId = c.anonymousIds[i] ?? null;
-      if (userId !== null) s.userId = userId;
-      else if (s.anonymousId === null && anonymousId !== null) s.anonymousId = anonymousId;
+      // Kept only when it differs: the commit's copy of the same id would outlive the commit for nothing.
+      if (userId !== null) {
+        if (s.userId !== userId) s.userId = userId;
+      } else if (s.anonymousId === null && anonymousId !== null) s.anonymousId = anonymousId;
       for (; f < facts.at.length && facts.at[f] === i; f++) {
         const name = facts.name[f]!;
         if (this.addFact(s, name, facts.ts[f]!, facts.tie[f]!, facts.values[f]!, now)) mark(s).added(name);
@@ -328,9 +332,17 @@ export class SegmentEngine {
     if (d.traits) lists.push(this.reg.byTraits);
     if (lists.length === 0) return [];
     if (lists.length === 1) return lists[0]!;
-    const seen = new Set<CompiledSegment>();
-    for (const l of lists) for (const s of l) seen.add(s);
-    return [...seen].sort((a, b) => a.order - b.order);
+    // Each segment once: marked with this call's number where its order is (no set to fill).
+    const pass = ++this.passes;
+    const out: CompiledSegment[] = [];
+    for (const l of lists) {
+      for (const seg of l) {
+        if (this.picked[seg.order] === pass) continue;
+        this.picked[seg.order] = pass;
+        out.push(seg);
+      }
+    }
+    return out.sort((a, b) => a.order - b.order);
   }
 
   private merge(from: ProfileId, into: ProfileId, now: number): void {
@@ -339,8 +351,7 @@ export class SegmentEngine {
     if (a === undefined) return;
     const f = a.facts;
     if (f !== null) {
-      for (let k = 0; k < f.length; k++)
-        this.addFact(b, f.name[k]!, f.ts[k]!, f.tie[k]!, f.values[k] ?? NO_VALUES, now);
+      for (let k = 0; k < f.length; k++) this.addFact(b, f.name[k]!, f.ts[k]!, f.tie[k]!, f.valuesOf(k), now);
     }
     b.userId ??= a.userId;
     b.anonymousId ??= a.anonymousId;

@@ -212,6 +212,46 @@ const round = (x: number, digits: number) => {
   return Math.round(x * f) / f;
 };
 
+/** Strings, finite numbers and booleans: a map tells these apart as their JSON texts would. */
+const isPlain = (v: unknown): v is string | number | boolean =>
+  typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
+
+/**
+ * The value seen most often; of equals, the one whose JSON text sorts first. Plain values are
+ * counted as themselves (nothing printed), any other value by its JSON text.
+ */
+function mostFrequent(plain: Map<unknown, number> | null, json: Map<string, number> | null): unknown {
+  let best: unknown = null;
+  let bestText: string | null = null;
+  let bestN = 0;
+  if (plain !== null) {
+    for (const [v, n] of plain) {
+      if (n < bestN) continue;
+      if (n === bestN) {
+        const text = JSON.stringify(v);
+        bestText ??= JSON.stringify(best);
+        if (!(text < bestText)) continue;
+        bestText = text;
+      } else bestText = null;
+      best = v;
+      bestN = n;
+    }
+  }
+  if (json !== null) {
+    for (const [text, n] of json) {
+      if (n < bestN) continue;
+      if (n === bestN) {
+        bestText ??= JSON.stringify(best);
+        if (!(text < bestText)) continue;
+      }
+      best = JSON.parse(text);
+      bestText = text;
+      bestN = n;
+    }
+  }
+  return bestN === 0 ? null : best;
+}
+
 /** A computed trait's value for one profile at `now` (null when there is nothing to compute from). */
 export function computeValue(def: CompiledComputed, view: ProfileView, now: number): unknown {
   const agg = def.definition.aggregate;
@@ -224,7 +264,8 @@ export function computeValue(def: CompiledComputed, view: ProfileView, now: numb
   let max = Number.NEGATIVE_INFINITY;
   let first = -1;
   let last = -1;
-  let seen: Map<string, number> | null = null;
+  let seen: Map<unknown, number> | null = null;
+  let seenJson: Map<string, number> | null = null;
   const list = factsOf(view);
   const event = def.match.event;
   for (let k = 0; k < list.length; k++) {
@@ -237,9 +278,14 @@ export function computeValue(def: CompiledComputed, view: ProfileView, now: numb
     const v = list.value(k, at);
     if (agg === 'distinct_count' || agg === 'most_frequent') {
       if (v === null || v === undefined) continue;
-      seen ??= new Map();
-      const k = JSON.stringify(v);
-      seen.set(k, (seen.get(k) ?? 0) + 1);
+      if (isPlain(v)) {
+        seen ??= new Map();
+        seen.set(v, (seen.get(v) ?? 0) + 1);
+      } else {
+        seenJson ??= new Map();
+        const text = JSON.stringify(v);
+        seenJson.set(text, (seenJson.get(text) ?? 0) + 1);
+      }
       continue;
     }
     const n = numeric(v);
@@ -265,14 +311,9 @@ export function computeValue(def: CompiledComputed, view: ProfileView, now: numb
     case 'last':
       return last < 0 ? null : (list.value(last, at) ?? null);
     case 'distinct_count':
-      return seen?.size ?? 0;
+      return (seen?.size ?? 0) + (seenJson?.size ?? 0);
     case 'most_frequent': {
-      if (seen === null) return null;
-      let best: string | null = null;
-      let bestN = 0;
-      for (const [k, n] of seen)
-        if (n > bestN || (n === bestN && best !== null && k < best)) [best, bestN] = [k, n];
-      return best === null ? null : JSON.parse(best);
+      return mostFrequent(seen, seenJson);
     }
     case 'days_since_last':
       return last < 0 ? null : Math.max(0, Math.floor((now - list.ts[last]!) / DAY_MS));

@@ -10,7 +10,13 @@ import {
   checkComputedTrait,
   checkSegment,
 } from '../../src/segments/definition.ts';
-import { type LoggedEvent, membershipFromScratch, nextChange } from '../../src/segments/evaluate.ts';
+import {
+  computeValue,
+  type LoggedEvent,
+  membershipFromScratch,
+  nextChange,
+} from '../../src/segments/evaluate.ts';
+import { ProfileFacts } from '../../src/segments/facts.ts';
 import { Registry } from '../../src/segments/registry.ts';
 
 const DAY = 86_400_000;
@@ -155,6 +161,55 @@ describe('segment evaluation', () => {
     // Interval (38 days / 2) = 19 days; next = T − 2d + 19d = June 18.
     assert.deepEqual(membershipFromScratch(reg, {}, orders, T), ['big', 'due']);
     assert.deepEqual(membershipFromScratch(reg, {}, orders, T + DAY), ['big', 'due', 'quiet']);
+  });
+
+  test('mode and distinct count tell values apart as their JSON texts do; ties go to the first text', () => {
+    const reg = registry(
+      {},
+      {
+        mode: { event: 'Rated', aggregate: 'most_frequent', property: 'v' },
+        kinds: { event: 'Rated', aggregate: 'distinct_count', property: 'v' },
+      },
+    );
+    const facts = new ProfileFacts();
+    const add = (v: unknown) => facts.insert('Rated', T - DAY + facts.length, facts.length, [v]);
+    // Two each of the string "1", the number 1, an object and a list; JSON texts "1" < 1 < [1] < {…}.
+    for (const v of [{ a: 1 }, 1, [1], '1', 1, [1], { a: 1 }, '1', null]) add(v);
+    const view = { traits: {}, facts, isMember: () => false };
+    const value = (key: string) => computeValue(reg.computed.get(key)!, view, T);
+    assert.equal(value('mode'), '1');
+    assert.equal(value('kinds'), 4);
+    add({ a: 1 });
+    assert.deepEqual(value('mode'), { a: 1 });
+    add(true);
+    add('true');
+    add(0);
+    add(-0);
+    assert.equal(value('kinds'), 7, '0 and −0 are one value, as in JSON');
+  });
+
+  test("a profile's facts keep their values in time order, after out-of-order inserts and pruning", () => {
+    const facts = new ProfileFacts();
+    assert.ok(facts.insert('B', 20, 1, ['b', 2]));
+    assert.ok(facts.insert('A', 10, 1, ['a']));
+    assert.ok(facts.insert('C', 30, 1, null));
+    assert.ok(facts.insert('D', 15, 1, []));
+    assert.ok(!facts.insert('A', 10, 1, ['again']), 'the same fact twice is kept once');
+    assert.deepEqual(facts.name, ['A', 'D', 'B', 'C']);
+    assert.deepEqual([facts.value(0, 0), facts.value(2, 0), facts.value(2, 1)], ['a', 'b', 2]);
+    assert.equal(facts.value(0, 1), null, 'past the values a fact has');
+    assert.equal(facts.value(1, 0), null);
+    assert.equal(facts.value(3, 0), null);
+    assert.deepEqual(facts.valuesOf(2), ['b', 2]);
+    assert.deepEqual(facts.valuesOf(3), []);
+    facts.retain((name) => name !== 'A');
+    assert.deepEqual(facts.name, ['D', 'B', 'C']);
+    assert.deepEqual(facts.valuesOf(1), ['b', 2]);
+    assert.ok(facts.insert('E', 5, 1, ['e']));
+    assert.deepEqual(
+      Array.from({ length: facts.length }, (_, k) => facts.valuesOf(k)),
+      [['e'], [], ['b', 2], []],
+    );
   });
 
   test('definitions: a reference to a missing segment and a cycle are refused', () => {
