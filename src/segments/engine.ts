@@ -245,7 +245,7 @@ export class SegmentEngine {
     const horizon = (name: string) => projections.get(name)?.horizonMs ?? 0;
     facts.retain((name, t) => t > now - horizon(name));
     let next = Number.POSITIVE_INFINITY;
-    for (let k = 0; k < facts.length; k++) next = Math.min(next, facts.ts[k]! + horizon(facts.name[k]!));
+    for (let k = 0; k < facts.length; k++) next = Math.min(next, facts.ts(k) + horizon(facts.name[k]!));
     s.pruneAt = next;
   }
 
@@ -351,7 +351,7 @@ export class SegmentEngine {
     if (a === undefined) return;
     const f = a.facts;
     if (f !== null) {
-      for (let k = 0; k < f.length; k++) this.addFact(b, f.name[k]!, f.ts[k]!, f.tie[k]!, f.valuesOf(k), now);
+      for (let k = 0; k < f.length; k++) this.addFact(b, f.name[k]!, f.ts(k), f.tie(k), f.valuesOf(k), now);
     }
     b.userId ??= a.userId;
     b.anonymousId ??= a.anonymousId;

@@ -107,7 +107,7 @@ function latestSequenceStart(
   const best = bestStart.fill(Number.NEGATIVE_INFINITY, 0, n);
   for (let k = 0; k < list.length; k++) {
     const name = list.name[k];
-    const ts = list.ts[k]!;
+    const ts = list.ts(k);
     // Later steps first, so one event never serves two steps.
     for (let i = n - 1; i >= 0; i--) {
       const step = steps[i]!;
@@ -142,7 +142,7 @@ export function evaluate(reg: Registry, c: RunCondition, view: ProfileView, now:
       const list = factsOf(view);
       let n = 0;
       for (let k = 0; k < list.length; k++) {
-        if (list.name[k] === m.event && inWindow(list.ts[k]!, c.withinMs, now) && matches(m, list, k, now))
+        if (list.name[k] === m.event && inWindow(list.ts(k), c.withinMs, now) && matches(m, list, k, now))
           n++;
       }
       return compareCount(c.count.op, n, c.count.value);
@@ -181,8 +181,8 @@ export function nextChange(reg: Registry, c: RunCondition, view: ProfileView, no
       const m = c.compiled![0]!;
       const list = factsOf(view);
       for (let k = 0; k < list.length; k++) {
-        if (list.name[k] === m.event && inWindow(list.ts[k]!, c.withinMs, now) && matches(m, list, k, now)) {
-          return list.ts[k]! + c.withinMs;
+        if (list.name[k] === m.event && inWindow(list.ts(k), c.withinMs, now) && matches(m, list, k, now)) {
+          return list.ts(k) + c.withinMs;
         }
       }
       return null;
@@ -269,7 +269,7 @@ export function computeValue(def: CompiledComputed, view: ProfileView, now: numb
   const list = factsOf(view);
   const event = def.match.event;
   for (let k = 0; k < list.length; k++) {
-    if (list.name[k] !== event || !inWindow(list.ts[k]!, within, now) || !matches(def.match, list, k, now))
+    if (list.name[k] !== event || !inWindow(list.ts(k), within, now) || !matches(def.match, list, k, now))
       continue;
     count++;
     if (first < 0) first = k;
@@ -316,13 +316,13 @@ export function computeValue(def: CompiledComputed, view: ProfileView, now: numb
       return mostFrequent(seen, seenJson);
     }
     case 'days_since_last':
-      return last < 0 ? null : Math.max(0, Math.floor((now - list.ts[last]!) / DAY_MS));
+      return last < 0 ? null : Math.max(0, Math.floor((now - list.ts(last)) / DAY_MS));
     case 'purchase_interval':
-      return count < 2 ? null : round((list.ts[last]! - list.ts[first]!) / (count - 1) / DAY_MS, 2);
+      return count < 2 ? null : round((list.ts(last) - list.ts(first)) / (count - 1) / DAY_MS, 2);
     case 'next_purchase': {
       if (count < 2) return null;
-      const gap = (list.ts[last]! - list.ts[first]!) / (count - 1);
-      return new Date(Math.round(list.ts[last]! + gap)).toISOString();
+      const gap = (list.ts(last) - list.ts(first)) / (count - 1);
+      return new Date(Math.round(list.ts(last) + gap)).toISOString();
     }
   }
 }
@@ -337,10 +337,10 @@ export function computedChangesAt(def: CompiledComputed, view: ProfileView, now:
   const list = factsOf(view);
   const event = def.match.event;
   for (let k = 0; k < list.length; k++) {
-    if (list.name[k] !== event || !inWindow(list.ts[k]!, within, now) || !matches(def.match, list, k, now))
+    if (list.name[k] !== event || !inWindow(list.ts(k), within, now) || !matches(def.match, list, k, now))
       continue;
-    first ??= list.ts[k]!;
-    last = list.ts[k]!;
+    first ??= list.ts(k);
+    last = list.ts(k);
     if (!daysSince) break;
   }
   let at: number | null = null;

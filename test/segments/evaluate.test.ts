@@ -195,7 +195,9 @@ describe('segment evaluation', () => {
     assert.ok(facts.insert('C', 30, 1, null));
     assert.ok(facts.insert('D', 15, 1, []));
     assert.ok(!facts.insert('A', 10, 1, ['again']), 'the same fact twice is kept once');
-    assert.deepEqual(facts.name, ['A', 'D', 'B', 'C']);
+    const names = () => Array.from({ length: facts.length }, (_, k) => facts.name[k]);
+    assert.deepEqual(names(), ['A', 'D', 'B', 'C']);
+    assert.deepEqual([facts.ts(1), facts.tie(1), facts.ts(3)], [15, 1, 30]);
     assert.deepEqual([facts.value(0, 0), facts.value(2, 0), facts.value(2, 1)], ['a', 'b', 2]);
     assert.equal(facts.value(0, 1), null, 'past the values a fact has');
     assert.equal(facts.value(1, 0), null);
@@ -203,13 +205,20 @@ describe('segment evaluation', () => {
     assert.deepEqual(facts.valuesOf(2), ['b', 2]);
     assert.deepEqual(facts.valuesOf(3), []);
     facts.retain((name) => name !== 'A');
-    assert.deepEqual(facts.name, ['D', 'B', 'C']);
+    assert.deepEqual(names(), ['D', 'B', 'C']);
     assert.deepEqual(facts.valuesOf(1), ['b', 2]);
     assert.ok(facts.insert('E', 5, 1, ['e']));
     assert.deepEqual(
       Array.from({ length: facts.length }, (_, k) => facts.valuesOf(k)),
       [['e'], [], ['b', 2], []],
     );
+    // Many facts in reverse order (each one shifts the rest), then most of them pruned.
+    for (let k = 100; k > 0; k--) facts.insert('F', 1000 + k, 0, [k]);
+    assert.equal(facts.length, 104);
+    assert.deepEqual([facts.valuesOf(4), facts.valuesOf(103)], [[1], [100]]);
+    facts.retain((name, ts) => name !== 'F' || ts > 1098);
+    assert.deepEqual(names(), ['E', 'D', 'B', 'C', 'F', 'F']);
+    assert.deepEqual([facts.valuesOf(0), facts.valuesOf(4), facts.valuesOf(5)], [['e'], [99], [100]]);
   });
 
   test('definitions: a reference to a missing segment and a cycle are refused', () => {
