@@ -312,9 +312,8 @@ export function computeValue(def: CompiledComputed, view: ProfileView, now: numb
       return last < 0 ? null : (list.value(last, at) ?? null);
     case 'distinct_count':
       return (seen?.size ?? 0) + (seenJson?.size ?? 0);
-    case 'most_frequent': {
+    case 'most_frequent':
       return mostFrequent(seen, seenJson);
-    }
     case 'days_since_last':
       return last < 0 ? null : Math.max(0, Math.floor((now - list.ts(last)) / DAY_MS));
     case 'purchase_interval':
