@@ -12,15 +12,6 @@ import {
 import { SegmentEngine, type Transition } from './engine.ts';
 import { Registry } from './registry.ts';
 
-/**
- * The engine thread's nice value (0 is the default, 19 the lowest). When both cores are busy the
- * request thread and the writer, whose work every acknowledgement waits for, get a core first; the
- * engine takes what they leave. Under full-speed ingestion with 100 segments this gave 13–53 % more
- * throughput in five alternating pairs, with no worse announcement latency at nice 5
- * (docs/benchmarks.md); at nice 19 the engine waited so long that its latency suffered.
- */
-export const ENGINE_NICE = 5;
-
 /** Definitions as stored (checked when stored), by key. */
 export interface DefinitionSet {
   readonly segments: readonly (readonly [string, unknown])[];
