@@ -207,7 +207,9 @@ export interface LoadOptions {
 /** Cores used during a load: the server's threads (its main thread first), and this process. */
 export interface ThreadCpu {
   readonly serverMain: number;
-  /** The server's other threads, busiest first (threads under 2 % of a core left out). */
+  /** The server's threads that name themselves (writer, index, checkpoints, segment engine), by name. */
+  readonly serverNamed: [name: string, pct: number][];
+  /** Its other threads (V8's and libuv's helpers), busiest first (threads under 2 % of a core left out). */
   readonly serverOthers: number[];
   readonly loadGenerator: number;
   readonly total: number;
@@ -232,6 +234,15 @@ function threadTicks(pid: number): Map<string, number> {
   return ticks;
 }
 
+/** A thread's name as the kernel keeps it (`node` unless the thread named itself). */
+function threadName(pid: number, tid: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+  } catch {
+    return 'node';
+  }
+}
+
 /** Starts measuring the server's and this process's threads; the returned function ends it. */
 export function measureCpu(serverPid: number): () => ThreadCpu | undefined {
   const t0 = performance.now();
@@ -246,16 +257,24 @@ export function measureCpu(serverPid: number): () => ThreadCpu | undefined {
     const pct = (a: Map<string, number>, b: Map<string, number>, tid: string) =>
       ((b.get(tid) ?? 0) - (a.get(tid) ?? 0)) / seconds;
     const serverMain = pct(server0, server1, String(serverPid));
-    const others = [...server1.keys()]
-      .filter((t) => t !== String(serverPid))
-      .map((t) => pct(server0, server1, t))
-      .sort((a, b) => b - a);
+    const named: [string, number][] = [];
+    const others: number[] = [];
+    for (const t of server1.keys()) {
+      if (t === String(serverPid)) continue;
+      const name = threadName(serverPid, t);
+      if (name === 'node') others.push(pct(server0, server1, t));
+      else named.push([name, pct(server0, server1, t)]);
+    }
+    others.sort((a, b) => b - a);
+    named.sort((a, b) => b[1] - a[1]);
     const loadGenerator = [...self1.keys()].reduce((sum, t) => sum + pct(self0, self1, t), 0);
     return {
       serverMain,
+      serverNamed: named,
       serverOthers: others.filter((p) => p >= 2),
       loadGenerator,
-      total: serverMain + others.reduce((a, b) => a + b, 0) + loadGenerator,
+      total:
+        serverMain + named.reduce((a, [, p]) => a + p, 0) + others.reduce((a, b) => a + b, 0) + loadGenerator,
     };
   };
 }
@@ -353,16 +372,29 @@ export function report(label: string, r: LoadResult, unit: string) {
     `${label}: ${fmt(r.events / r.seconds)} ${unit}/s over ${r.seconds.toFixed(1)} s (${fmt(r.requests)} requests, ${r.errors} errors); ` +
       `ack latency p50 ${fmt(percentile(r.latencies, 50), 1)} ms, p99 ${fmt(percentile(r.latencies, 99), 1)} ms, max ${fmt(r.latencies.at(-1) ?? 0, 1)} ms`,
   );
-  if (r.cpu) reportCpu(r.cpu);
+  if (r.cpu) reportCpu(r.cpu, r.events / r.seconds);
 }
 
-/** Prints each thread's share of a core during a load (see `measureCpu`). */
-export function reportCpu(c: ThreadCpu) {
+/**
+ * Prints each thread's share of a core during a load (see `measureCpu`), and with the load's rate
+ * the server's CPU time per event: comparing two phases, it says which thread the added work fell on.
+ */
+export function reportCpu(c: ThreadCpu, eventsPerSecond?: number) {
+  const named = c.serverNamed.map(([name, p]) => `${name} ${fmt(p)}`).join(', ');
   console.log(
-    `  CPU during the load, % of a core: server main thread ${fmt(c.serverMain)}, its other threads ${c.serverOthers
+    `  CPU during the load, % of a core: server main thread ${fmt(c.serverMain)}, ${named ? `${named}, ` : ''}its other threads ${c.serverOthers
       .map((p) => fmt(p))
       .join(
         ' / ',
       )}; load generator ${fmt(c.loadGenerator)}; total ${fmt(c.total)} of ${availableParallelism() * 100}`,
+  );
+  if (eventsPerSecond === undefined || eventsPerSecond <= 0) return;
+  // % of a core is 10,000 µs per second.
+  const us = (p: number) => fmt((p * 10_000) / eventsPerSecond, 1);
+  const server = c.total - c.loadGenerator;
+  console.log(
+    `  server CPU per event: ${us(server)} µs (main thread ${us(c.serverMain)}${c.serverNamed
+      .map(([name, p]) => `, ${name} ${us(p)}`)
+      .join('')}, other threads ${us(server - c.serverMain - c.serverNamed.reduce((a, [, p]) => a + p, 0))})`,
   );
 }

@@ -340,8 +340,9 @@ async function paced(
   await Promise.all(inflight);
   await pool.close();
   const cpu = cpuDone?.();
-  if (cpu) reportCpu(cpu);
-  return sent / ((performance.now() - measuredFrom) / 1000);
+  const rateMeasured = sent / ((performance.now() - measuredFrom) / 1000);
+  if (cpu) reportCpu(cpu, rateMeasured);
+  return rateMeasured;
 }
 
 /** A histogram's cumulative bucket counts, by upper bound in seconds (+Inf last). */

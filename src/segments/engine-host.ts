@@ -158,7 +158,10 @@ export class WorkerEngineHost implements EngineHost {
 
   constructor() {
     this.worker = new Worker(new URL('../store/sqlite/worker-entry.mjs', import.meta.url), {
-      workerData: { entry: new URL('./engine-worker.ts', import.meta.url).href },
+      workerData: {
+        entry: new URL('./engine-worker.ts', import.meta.url).href,
+        threadName: 'segment-engine',
+      },
       // The young generation, a third of V8's default (48 MB). Evaluation makes much short-lived
       // garbage, which dies there whatever its size; but each young collection also copies what
       // survives (new facts, which live on), so its pause grows with the generation. Under the

@@ -127,7 +127,7 @@ export class SqliteJourneyStore implements JourneyStore {
   async checkpointInBackground(): Promise<void> {
     if (this.path === ':memory:' || this.checkpointer !== null) return;
     this.db.pragma('wal_autocheckpoint = 10000');
-    this.checkpointer = await startCheckpointer(this.path);
+    this.checkpointer = await startCheckpointer(this.path, undefined, 'journey-ckpt');
   }
 
   async close(): Promise<void> {

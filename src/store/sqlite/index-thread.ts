@@ -22,7 +22,12 @@ export class IndexerThread {
 
   constructor(path: string, cacheKiB: number) {
     this.worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), {
-      workerData: { entry: new URL('./index-worker.ts', import.meta.url).href, path, cacheKiB },
+      workerData: {
+        entry: new URL('./index-worker.ts', import.meta.url).href,
+        threadName: 'event-index',
+        path,
+        cacheKiB,
+      },
     });
     this.worker.on('message', (m: IndexerReply) => {
       if (m.op === 'stopped') this.onStopped?.();

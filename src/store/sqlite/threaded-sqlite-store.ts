@@ -33,12 +33,18 @@ export const CHECKPOINT_FRAMES = { long: 4096, finish: 256 };
 /**
  * Starts the thread that checkpoints the WAL of the file at `path` every half second. With
  * `behind`, it works to let a long log start over and calls `behind` when the writer should
- * finish a checkpoint (see sqlite-checkpointer.ts); without, it only checkpoints.
+ * finish a checkpoint (see sqlite-checkpointer.ts); without, it only checkpoints. `threadName` is
+ * the thread's name as `top -H` shows it.
  */
-export async function startCheckpointer(path: string, behind?: () => void): Promise<Worker> {
+export async function startCheckpointer(
+  path: string,
+  behind?: () => void,
+  threadName = 'wal-checkpoint',
+): Promise<Worker> {
   const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), {
     workerData: {
       entry: new URL('./sqlite-checkpointer.ts', import.meta.url).href,
+      threadName,
       path,
       intervalMs: 500,
       longFrames: behind === undefined ? Number.POSITIVE_INFINITY : CHECKPOINT_FRAMES.long,
@@ -117,6 +123,7 @@ export class ThreadedSqliteStore implements Store {
     const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), {
       workerData: {
         entry: new URL('./sqlite-writer.ts', import.meta.url).href,
+        threadName: 'sqlite-writer',
         path: options.path,
         cacheSize: options.cacheSize,
       },
