@@ -14,6 +14,8 @@ function threadNames(): string[] {
     .sort();
 }
 
+const NAMED = ['event-index', 'segment-engine', 'sqlite-writer', 'wal-checkpoint'];
+
 test('the store and the segment engine name their threads', {
   skip: !existsSync('/proc/thread-self') && 'needs /proc/thread-self (Linux)',
 }, async () => {
@@ -26,11 +28,10 @@ test('the store and the segment engine name their threads', {
     await engine.stats();
     // The index thread starts on its own time, after the writer.
     const names = await eventually('four named threads', threadNames, (n) =>
-      ['event-index', 'segment-engine', 'sqlite-writer', 'wal-checkpoint'].every((x) => n.includes(x)),
+      NAMED.every((x) => n.includes(x)),
     );
     // Each once; the main thread and Node's own helpers keep their name.
-    for (const x of ['event-index', 'segment-engine', 'sqlite-writer', 'wal-checkpoint'])
-      assert.equal(names.filter((n) => n === x).length, 1, `${x} in ${names}`);
+    for (const x of NAMED) assert.equal(names.filter((n) => n === x).length, 1, `${x} in ${names}`);
     assert.equal(readFileSync(`/proc/self/task/${process.pid}/comm`, 'utf8').trim(), 'node');
   } finally {
     clearInterval(alive);
