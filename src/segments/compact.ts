@@ -53,10 +53,16 @@ function projected(reg: Registry, name: string, body: unknown): unknown[] | null
   return projection.paths.length === 0 ? NO_VALUES : project(projection, body);
 }
 
+/**
+ * `announcer` is the source of the engine's own `Segment Entered` / `Exited` events: those no
+ * definition reads are left out (as duplicates are), since the engine made them from profiles it
+ * holds, with the identity it holds; at full speed they are a third of what a commit carries.
+ */
 export function compactCommit(
   reg: Registry,
   events: readonly NormalizedEvent[],
   changes: CommitChanges,
+  announcer: string | null = null,
 ): CompactCommit {
   const facts = {
     at: [] as number[],
@@ -67,11 +73,20 @@ export function compactCommit(
   };
   const userIds: (string | null)[] = new Array(events.length);
   const anonymousIds: (string | null)[] = new Array(events.length);
+  let profiles = changes.profiles;
   for (let i = 0; i < events.length; i++) {
     const ev = events[i]!;
+    const read = ev.name !== null && reg.projections.has(ev.name);
+    if (!read && ev.sourceId === announcer && profiles[i] !== null) {
+      if (profiles === changes.profiles) profiles = profiles.slice();
+      profiles[i] = null;
+      userIds[i] = null;
+      anonymousIds[i] = null;
+      continue;
+    }
     userIds[i] = ev.userId;
     anonymousIds[i] = ev.anonymousId;
-    if (ev.name === null || changes.profiles[i] === null || !reg.projections.has(ev.name)) continue;
+    if (!read || profiles[i] === null) continue;
     facts.at.push(i);
     facts.name.push(ev.name);
     facts.ts.push(ev.timestamp);
@@ -79,7 +94,7 @@ export function compactCommit(
     facts.values.push(projected(reg, ev.name, bodyOf(ev))!);
   }
   return {
-    profiles: changes.profiles,
+    profiles,
     userIds,
     anonymousIds,
     facts,

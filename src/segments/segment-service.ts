@@ -395,7 +395,7 @@ export class SegmentService {
       return;
     let commit: ReturnType<typeof compactCommit>;
     try {
-      commit = compactCommit(this.registry, events, changes);
+      commit = compactCommit(this.registry, events, changes, this.deps.systemSource);
     } catch (err) {
       this.deps.log?.error({ err }, 'segments could not follow a commit');
       return;
