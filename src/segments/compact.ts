@@ -4,7 +4,7 @@ import type { ProfileId } from '../core/ids.ts';
 import { bodyOf } from '../ingest/normalize.ts';
 import type { CommitChanges, ScannedEvent } from '../store/port.ts';
 import { project } from './evaluate.ts';
-import type { Registry } from './registry.ts';
+import type { Projection, Registry } from './registry.ts';
 
 /**
  * What the segment engine needs of a commit, and nothing more: each event's profile and identity,
@@ -46,12 +46,9 @@ export type CompactFact = [
 
 const NO_VALUES: unknown[] = [];
 
-/** The values a definition reads of an event with this name; null when none reads the name. */
-function projected(reg: Registry, name: string, body: unknown): unknown[] | null {
-  const projection = reg.projections.get(name);
-  if (projection === undefined) return null;
-  return projection.paths.length === 0 ? NO_VALUES : project(projection, body);
-}
+/** The values the definitions read of an event, by its name's projection. */
+const valuesOf = (projection: Projection, body: unknown): unknown[] =>
+  projection.paths.length === 0 ? NO_VALUES : project(projection, body);
 
 /**
  * `announcer` is the source of the engine's own `Segment Entered` / `Exited` events: those no
@@ -76,8 +73,9 @@ export function compactCommit(
   let profiles = changes.profiles;
   for (let i = 0; i < events.length; i++) {
     const ev = events[i]!;
-    const read = ev.name !== null && reg.projections.has(ev.name);
-    if (!read && ev.sourceId === announcer && profiles[i] !== null) {
+    // The name is looked up once: whether a definition reads it, and which values.
+    const projection = ev.name === null ? undefined : reg.projections.get(ev.name);
+    if (projection === undefined && ev.sourceId === announcer && profiles[i] !== null) {
       if (profiles === changes.profiles) profiles = profiles.slice();
       profiles[i] = null;
       userIds[i] = null;
@@ -86,12 +84,12 @@ export function compactCommit(
     }
     userIds[i] = ev.userId;
     anonymousIds[i] = ev.anonymousId;
-    if (!read || profiles[i] === null) continue;
+    if (projection === undefined || ev.name === null || profiles[i] === null) continue;
     facts.at.push(i);
     facts.name.push(ev.name);
     facts.ts.push(ev.timestamp);
     facts.tie.push(hash53(ev.messageId));
-    facts.values.push(projected(reg, ev.name, bodyOf(ev))!);
+    facts.values.push(valuesOf(projection, bodyOf(ev)));
   }
   return {
     profiles,
@@ -105,8 +103,9 @@ export function compactCommit(
 
 export function compactScanned(reg: Registry, e: ScannedEvent): CompactFact | null {
   if (e.name === null) return null;
-  const values = projected(reg, e.name, e.body);
-  if (values === null) return null;
+  const projection = reg.projections.get(e.name);
+  if (projection === undefined) return null;
+  const values = valuesOf(projection, e.body);
   const body: JsonObject = e.body;
   const mid = typeof body.messageId === 'string' ? body.messageId : String(e.seq);
   return [
