@@ -7,6 +7,8 @@ import {
   computeValue,
   earliest,
   evaluate as evaluateCondition,
+  evaluateTimed,
+  lastChangeAt,
   nextChange,
   type ProfileView,
 } from './evaluate.ts';
@@ -397,8 +399,13 @@ export class SegmentEngine {
     full: boolean,
     added: readonly string[] | null,
   ): void {
-    let wake: number | null = s.timerAt > now ? s.timerAt : null;
-    if (full) wake = null;
+    // A full evaluation recomputes the wake-up from every timed segment; otherwise the timer
+    // already set stays, moved earlier by the segments evaluated. (A skipped segment's wake-up can
+    // only move later: the timer already set fires early, which is safe.)
+    let wake: number | null = full || s.timerAt <= now ? null : s.timerAt;
+    // Timed segments whose wake-up this pass worked out, marked with its number (no set to fill).
+    const pass = full ? ++this.passes : 0;
+    let timedDone = 0;
     for (const seg of segments) {
       // Live inputs leave frozen segments alone; the silent pass of a recompute (out null) does not.
       if (out !== null && this.frozen.has(seg.key)) {
@@ -406,9 +413,17 @@ export class SegmentEngine {
         continue;
       }
       // A member of "did X" stays one when another X arrives; so does a non-member of "did not X".
-      // (Its wake-up can only move later: the timer already set fires early, which is safe.)
       if (added !== null && this.unchangeable(seg, s.has(seg.order), added)) continue;
-      const member = evaluateCondition(this.reg, seg.condition, s, now);
+      let member: boolean;
+      if (seg.timed) {
+        // The result and when it could next change, in one pass over the facts.
+        member = evaluateTimed(this.reg, seg.condition, s, now);
+        wake = earliest(wake, lastChangeAt());
+        if (full) {
+          this.picked[seg.order] = pass;
+          timedDone++;
+        }
+      } else member = evaluateCondition(this.reg, seg.condition, s, now);
       if (this.setMember(s, seg, member) && out !== null) {
         out.push({
           profile: s.id,
@@ -419,13 +434,12 @@ export class SegmentEngine {
           anonymousId: s.anonymousId,
         });
       }
-      // (A full evaluation computes the wake-up from every timed segment below.)
-      if (seg.timed && !full) wake = earliest(wake, nextChange(this.reg, seg.condition, s, now));
     }
-    if (full) {
-      // A full evaluation recomputes the wake-up time from every timed segment.
-      wake = null;
-      for (const seg of this.reg.timed) wake = earliest(wake, nextChange(this.reg, seg.condition, s, now));
+    if (full && timedDone < this.reg.timed.length) {
+      for (const seg of this.reg.timed) {
+        if (this.picked[seg.order] !== pass)
+          wake = earliest(wake, nextChange(this.reg, seg.condition, s, now));
+      }
     }
     if (wake !== null && wake > now && wake !== s.timerAt) {
       s.timerAt = wake;

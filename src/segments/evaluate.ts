@@ -39,25 +39,47 @@ export function project(projection: Projection, body: unknown): unknown[] {
 export class ComputedMemo {
   private readonly defs: CompiledComputed[] = [];
   private readonly values: unknown[] = [];
+  /** When each value can next change with time alone; undefined until asked. */
+  private readonly changes: (number | null | undefined)[] = [];
   private n = 0;
 
   reset(): void {
-    for (let i = 0; i < this.n; i++) this.values[i] = undefined;
+    for (let i = 0; i < this.n; i++) {
+      this.values[i] = undefined;
+      this.changes[i] = undefined;
+    }
     this.n = 0;
   }
 
-  valueOf(def: CompiledComputed, view: ProfileView, now: number): unknown {
-    for (let i = 0; i < this.n; i++) if (this.defs[i] === def) return this.values[i];
-    const v = computeValue(def, view, now);
+  private slot(def: CompiledComputed): number {
+    for (let i = 0; i < this.n; i++) if (this.defs[i] === def) return i;
     this.defs[this.n] = def;
-    this.values[this.n++] = v;
-    return v;
+    this.values[this.n] = undefined;
+    this.changes[this.n] = undefined;
+    return this.n++;
+  }
+
+  valueOf(def: CompiledComputed, view: ProfileView, now: number): unknown {
+    const i = this.slot(def);
+    if (this.values[i] === undefined) this.values[i] = computeValue(def, view, now);
+    return this.values[i];
+  }
+
+  changeOf(def: CompiledComputed, view: ProfileView, now: number): number | null {
+    const i = this.slot(def);
+    let at = this.changes[i];
+    if (at === undefined) this.changes[i] = at = computedChangesAt(def, view, now);
+    return at;
   }
 }
 
 /** A computed trait's value, from the view's memo when it has one. */
 const computedOf = (def: CompiledComputed, view: ProfileView, now: number): unknown =>
   view.computedMemo ? view.computedMemo.valueOf(def, view, now) : computeValue(def, view, now);
+
+/** When a computed trait's value can next change with time alone, from the view's memo when it has one. */
+const computedChangeOf = (def: CompiledComputed, view: ProfileView, now: number): number | null =>
+  view.computedMemo ? view.computedMemo.changeOf(def, view, now) : computedChangesAt(def, view, now);
 
 const EMPTY_FACTS = new ProfileFacts();
 const factsOf = (view: ProfileView): ProfileFacts => view.facts ?? EMPTY_FACTS;
@@ -174,7 +196,7 @@ export function nextChange(reg: Registry, c: RunCondition, view: ProfileView, no
       return null;
     case 'computed': {
       const def = reg.computed.get(c.key)!;
-      return earliest(computedChangesAt(def, view, now), changesAt(c.test, computedOf(def, view, now), now));
+      return earliest(computedChangeOf(def, view, now), changesAt(c.test, computedOf(def, view, now), now));
     }
     case 'event': {
       if (c.withinMs === null) return null;
@@ -191,6 +213,80 @@ export function nextChange(reg: Registry, c: RunCondition, view: ProfileView, no
       if (c.withinMs === null) return null;
       const start = latestSequenceStart(c.compiled!, view, now);
       return start !== null && inWindow(start, c.withinMs, now) ? start + c.withinMs : null;
+    }
+  }
+}
+
+/** Where `evaluateTimed` leaves its second result (a module variable: no object per call). */
+let changeAt: number | null = null;
+
+/** The moment `nextChange` would give for the condition `evaluateTimed` last evaluated. */
+export const lastChangeAt = (): number | null => changeAt;
+
+/**
+ * `evaluate` and `nextChange` in one pass over the profile's facts: returns the result, and leaves
+ * the moment it could next change for `lastChangeAt`. The same two answers as calling both (for
+ * a segment whose result depends on time, both are wanted after every input that reaches it).
+ */
+export function evaluateTimed(reg: Registry, c: RunCondition, view: ProfileView, now: number): boolean {
+  switch (c.kind) {
+    case 'all':
+    case 'any': {
+      // `evaluate` stops at the first child that decides; the rest still count for the moment.
+      const decides = c.kind === 'any';
+      let result = !decides;
+      let decided = false;
+      let at: number | null = null;
+      for (const x of c.of) {
+        if (decided) {
+          at = earliest(at, nextChange(reg, x, view, now));
+          continue;
+        }
+        const r = evaluateTimed(reg, x, view, now);
+        at = earliest(at, changeAt);
+        if (r === decides) {
+          result = decides;
+          decided = true;
+        }
+      }
+      changeAt = at;
+      return result;
+    }
+    case 'not':
+      return !evaluateTimed(reg, c.of, view, now);
+    case 'trait': {
+      const v = view.traits[c.trait];
+      changeAt = changesAt(c.test, v, now);
+      return passes(c.test, v, now);
+    }
+    case 'segment':
+      changeAt = null;
+      return view.isMember(c.key);
+    case 'computed': {
+      const def = reg.computed.get(c.key)!;
+      const v = computedOf(def, view, now);
+      changeAt = earliest(computedChangeOf(def, view, now), changesAt(c.test, v, now));
+      return passes(c.test, v, now);
+    }
+    case 'event': {
+      const m = c.compiled![0]!;
+      const list = factsOf(view);
+      let n = 0;
+      let first: number | null = null;
+      for (let k = 0; k < list.length; k++) {
+        if (list.name[k] === m.event && inWindow(list.ts(k), c.withinMs, now) && matches(m, list, k, now)) {
+          first ??= list.ts(k);
+          n++;
+        }
+      }
+      changeAt = c.withinMs === null || first === null ? null : first + c.withinMs;
+      return compareCount(c.count.op, n, c.count.value);
+    }
+    case 'sequence': {
+      const start = latestSequenceStart(c.compiled!, view, now);
+      const member = start !== null && inWindow(start, c.withinMs, now);
+      changeAt = c.withinMs === null || !member ? null : start! + c.withinMs;
+      return member;
     }
   }
 }
@@ -217,26 +313,76 @@ const isPlain = (v: unknown): v is string | number | boolean =>
   typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
 
 /**
+ * Counts of plain values, in the order first seen: a short list searched in order (a profile's
+ * window holds a handful of values; a map per evaluation cost more than the search), moved to a
+ * map past 32 values. Keys compare as a map's do (strings by content, numbers by value).
+ */
+class Tally {
+  private readonly vals: unknown[] = [];
+  private readonly counts: number[] = [];
+  private n = 0;
+  private map: Map<unknown, number> | null = null;
+
+  reset(): void {
+    for (let i = 0; i < this.n; i++) this.vals[i] = undefined;
+    this.n = 0;
+    this.map = null;
+  }
+
+  add(v: unknown): void {
+    if (this.map !== null) {
+      this.map.set(v, (this.map.get(v) ?? 0) + 1);
+      return;
+    }
+    for (let i = 0; i < this.n; i++) {
+      if (this.vals[i] === v) {
+        this.counts[i]!++;
+        return;
+      }
+    }
+    if (this.n === 32) {
+      this.map = new Map();
+      for (let i = 0; i < this.n; i++) this.map.set(this.vals[i], this.counts[i]!);
+      this.map.set(v, 1);
+      return;
+    }
+    this.vals[this.n] = v;
+    this.counts[this.n++] = 1;
+  }
+
+  get size(): number {
+    return this.map !== null ? this.map.size : this.n;
+  }
+
+  /** Calls `f` with each value and its count, in the order first seen. */
+  each(f: (v: unknown, n: number) => void): void {
+    if (this.map !== null) for (const [v, n] of this.map) f(v, n);
+    else for (let i = 0; i < this.n; i++) f(this.vals[i], this.counts[i]!);
+  }
+}
+
+/** One tally for every evaluation (computing a value calls nothing that computes another). */
+const tally = new Tally();
+
+/**
  * The value seen most often; of equals, the one whose JSON text sorts first. Plain values are
  * counted as themselves (nothing printed), any other value by its JSON text.
  */
-function mostFrequent(plain: Map<unknown, number> | null, json: Map<string, number> | null): unknown {
+function mostFrequent(plain: Tally | null, json: Map<string, number> | null): unknown {
   let best: unknown = null;
   let bestText: string | null = null;
   let bestN = 0;
-  if (plain !== null) {
-    for (const [v, n] of plain) {
-      if (n < bestN) continue;
-      if (n === bestN) {
-        const text = JSON.stringify(v);
-        bestText ??= JSON.stringify(best);
-        if (!(text < bestText)) continue;
-        bestText = text;
-      } else bestText = null;
-      best = v;
-      bestN = n;
-    }
-  }
+  plain?.each((v, n) => {
+    if (n < bestN) return;
+    if (n === bestN) {
+      const text = JSON.stringify(v);
+      bestText ??= JSON.stringify(best);
+      if (!(text < bestText)) return;
+      bestText = text;
+    } else bestText = null;
+    best = v;
+    bestN = n;
+  });
   if (json !== null) {
     for (const [text, n] of json) {
       if (n < bestN) continue;
@@ -264,7 +410,7 @@ export function computeValue(def: CompiledComputed, view: ProfileView, now: numb
   let max = Number.NEGATIVE_INFINITY;
   let first = -1;
   let last = -1;
-  let seen: Map<unknown, number> | null = null;
+  let seen: Tally | null = null;
   let seenJson: Map<string, number> | null = null;
   const list = factsOf(view);
   const event = def.match.event;
@@ -279,8 +425,11 @@ export function computeValue(def: CompiledComputed, view: ProfileView, now: numb
     if (agg === 'distinct_count' || agg === 'most_frequent') {
       if (v === null || v === undefined) continue;
       if (isPlain(v)) {
-        seen ??= new Map();
-        seen.set(v, (seen.get(v) ?? 0) + 1);
+        if (seen === null) {
+          seen = tally;
+          seen.reset();
+        }
+        seen.add(v);
       } else {
         seenJson ??= new Map();
         const text = JSON.stringify(v);

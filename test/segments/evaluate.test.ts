@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import {
   type ComputedTrait,
   type Condition,
@@ -12,14 +13,18 @@ import {
 } from '../../src/segments/definition.ts';
 import {
   computeValue,
+  evaluate,
+  evaluateTimed,
   type LoggedEvent,
+  lastChangeAt,
   membershipFromScratch,
   nextChange,
 } from '../../src/segments/evaluate.ts';
 import { ProfileFacts } from '../../src/segments/facts.ts';
 import { Registry } from '../../src/segments/registry.ts';
 
-const DAY = 86_400_000;
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
 const T = Date.parse('2026-06-01T00:00:00.000Z');
 
 function registry(segments: Record<string, unknown>, computed: Record<string, unknown> = {}): Registry {
@@ -186,6 +191,89 @@ describe('segment evaluation', () => {
     add(0);
     add(-0);
     assert.equal(value('kinds'), 7, '0 and −0 are one value, as in JSON');
+  });
+
+  test('mode and distinct count past 32 distinct values (the short list gives way to a map)', () => {
+    const reg = registry(
+      {},
+      {
+        mode: { event: 'Rated', aggregate: 'most_frequent', property: 'v' },
+        kinds: { event: 'Rated', aggregate: 'distinct_count', property: 'v' },
+      },
+    );
+    const facts = new ProfileFacts();
+    const add = (v: unknown) => facts.insert('Rated', T - DAY + facts.length, facts.length, [v]);
+    for (let i = 0; i < 40; i++) add(`v${i}`);
+    const view = { traits: {}, facts, isMember: () => false };
+    const value = (key: string) => computeValue(reg.computed.get(key)!, view, T);
+    assert.equal(value('kinds'), 40);
+    assert.equal(value('mode'), 'v0', 'all once: the first JSON text');
+    add('v35');
+    add('v35');
+    add('v3');
+    add('v3');
+    assert.equal(value('mode'), 'v3', 'two values seen three times: the first JSON text of the two');
+    add('v35');
+    assert.equal(value('mode'), 'v35');
+    assert.equal(value('kinds'), 40);
+  });
+
+  test('evaluating a timed condition gives the result and its next change in one pass, as the two functions do', () => {
+    const reg = registry(
+      {
+        recent: { event: 'A', within: '1d' },
+        twice: { event: 'A', count: { op: 'gte', value: 2 }, within: '3d' },
+        lapsed: {
+          all: [
+            { event: 'B', within: '10d' },
+            { event: 'A', count: { op: 'eq', value: 0 }, within: '2d' },
+          ],
+        },
+        either: { any: [{ event: 'B', within: '12h' }, { not: { event: 'A', within: '1d' } }] },
+        funnel: { sequence: [{ event: 'A' }, { event: 'B' }], within: '2d' },
+        fresh: {
+          all: [
+            { trait: 'seen', op: 'within_last', value: '5d' },
+            { event: 'A', within: '1d' },
+          ],
+        },
+        big: { computed: 'spend', op: 'gte', value: 10 },
+        quiet: { computed: 'since', op: 'gte', value: 2 },
+        cheap: { any: [{ computed: 'spend', op: 'lt', value: 5 }, { segment: 'recent' }] },
+      },
+      {
+        spend: { event: 'B', aggregate: 'sum', property: 'x', within: '4d' },
+        since: { event: 'A', aggregate: 'days_since_last' },
+      },
+    );
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            name: fc.constantFrom('A', 'B'),
+            at: fc.integer({ min: -12 * 24, max: 12 }),
+            x: fc.integer({ min: 0, max: 9 }),
+          }),
+          { maxLength: 12 },
+        ),
+        fc.integer({ min: -8, max: 8 }),
+        fc.integer({ min: 0, max: 6 * 24 }),
+        (events, seenDays, later) => {
+          const facts = new ProfileFacts();
+          for (const [i, e] of events.entries()) facts.insert(e.name, T + e.at * HOUR, i, [e.x]);
+          const traits = { seen: new Date(T + seenDays * DAY).toISOString() };
+          const now = T + later * HOUR;
+          const view = { traits, facts, isMember: (k: string) => k === 'recent' };
+          for (const seg of reg.segments) {
+            const member = evaluate(reg, seg.condition, view, now);
+            const next = nextChange(reg, seg.condition, view, now);
+            assert.equal(evaluateTimed(reg, seg.condition, view, now), member, seg.key);
+            assert.equal(lastChangeAt(), next, seg.key);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   test("a profile's facts keep their values in time order, after out-of-order inserts and pruning", () => {
