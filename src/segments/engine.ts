@@ -89,6 +89,8 @@ class Dirty {
   names: string[] | null = null;
   traits = false;
   all = false;
+  /** Evaluated already, right after its last input of the commit. */
+  done = false;
   constructor(readonly state: ProfileState) {}
 
   added(name: string): void {
@@ -122,6 +124,8 @@ export class SegmentEngine {
   private readonly memo = new ComputedMemo();
   /** For `segmentsFor`: by segment order, the number of the last call that picked it. */
   private readonly picked: number[] = [];
+  /** For `follow`: each profile's last input in the commit being applied (reused). */
+  private readonly lastInput = new Map<ProfileId, number>();
   private passes = 0;
   private readonly timers = new BinaryHeap<{ at: number; state: ProfileState }>((a, b) => a.at < b.at);
 
@@ -262,8 +266,8 @@ export class SegmentEngine {
   }
 
   private follow(c: CompactCommit, now: number, dirty: Dirty[]): Transition[] {
-    // Each profile is looked up once; what changed about it hangs on its state while the commit is
-    // applied (no map of profiles to fill and rehash per commit).
+    // Each profile is looked up once in the engine's map; what changed about it hangs on its state
+    // while the commit is applied.
     const mark = (s: ProfileState): Dirty => {
       if (s.dirty === null) {
         s.dirty = new Dirty(s);
@@ -280,6 +284,12 @@ export class SegmentEngine {
     let f = 0;
     const merges = c.merges;
     const facts = c.facts;
+    const out: Transition[] = [];
+    // With no merge in the commit, a profile is evaluated right after its last event of the commit,
+    // while its state is still in the processor's cache, instead of after the whole commit (a
+    // commit reaches a thousand profiles, whose states the cache does not hold all at once).
+    // Profiles whose traits changed wait for those, after the events.
+    const last = merges.length === 0 ? this.lastInputs(c) : null;
     for (let i = 0; i < c.profiles.length; i++) {
       while (m < merges.length && merges[m]!.at === i) {
         const { from, into } = merges[m++]!;
@@ -306,6 +316,10 @@ export class SegmentEngine {
         const name = facts.name[f]!;
         if (this.addFact(s, name, facts.ts[f]!, facts.tie[f]!, facts.values[f]!, now)) mark(s).added(name);
       }
+      if (last !== null && s.dirty !== null && last.get(profile) === i) {
+        this.evaluateDirty(s.dirty, now, out);
+        s.dirty.done = true;
+      }
     }
     while (m < merges.length) {
       const { from, into } = merges[m++]!;
@@ -316,12 +330,27 @@ export class SegmentEngine {
       s.traits = this.project(traits);
       mark(s).traits = true;
     }
-    const out: Transition[] = [];
     for (const d of dirty) {
-      if (d.state.gone) continue;
-      this.evaluateProfile(d.state, this.segmentsFor(d), now, out, d.all, d.all || d.traits ? null : d.names);
+      if (d.state.gone || d.done) continue;
+      this.evaluateDirty(d, now, out);
     }
     return out;
+  }
+
+  /** Where each profile's last event of the commit is; −1 for a profile whose traits changed. */
+  private lastInputs(c: CompactCommit): Map<ProfileId, number> {
+    const last = this.lastInput;
+    last.clear();
+    for (let i = 0; i < c.profiles.length; i++) {
+      const p = c.profiles[i];
+      if (p !== null && p !== undefined) last.set(p, i);
+    }
+    for (const [p] of c.traits) last.set(p, -1);
+    return last;
+  }
+
+  private evaluateDirty(d: Dirty, now: number, out: Transition[]): void {
+    this.evaluateProfile(d.state, this.segmentsFor(d), now, out, d.all, d.all || d.traits ? null : d.names);
   }
 
   private segmentsFor(d: Dirty): readonly CompiledSegment[] {
