@@ -53,6 +53,23 @@ const ev = (name: string, ts: number, properties: Record<string, unknown> = {}):
   body: { type: 'track', event: name, properties, context: { campaign: { source: 'news' } } },
 });
 
+/** A profile's ratings, one a millisecond, and its `mode` and `kinds` (distinct count) of them. */
+function ratings() {
+  const reg = registry(
+    {},
+    {
+      mode: { event: 'Rated', aggregate: 'most_frequent', property: 'v' },
+      kinds: { event: 'Rated', aggregate: 'distinct_count', property: 'v' },
+    },
+  );
+  const facts = new ProfileFacts();
+  const view = { traits: {}, facts, isMember: () => false };
+  return {
+    add: (v: unknown) => facts.insert('Rated', T - DAY + facts.length, facts.length, [v]),
+    value: (key: 'mode' | 'kinds') => computeValue(reg.computed.get(key)!, view, T),
+  };
+}
+
 describe('segment evaluation', () => {
   test('a window counts an event while it is younger than the window, to the millisecond', () => {
     const reg = registry({ s: { event: 'Order Completed', within: '30d' } });
@@ -169,19 +186,9 @@ describe('segment evaluation', () => {
   });
 
   test('mode and distinct count tell values apart as their JSON texts do; ties go to the first text', () => {
-    const reg = registry(
-      {},
-      {
-        mode: { event: 'Rated', aggregate: 'most_frequent', property: 'v' },
-        kinds: { event: 'Rated', aggregate: 'distinct_count', property: 'v' },
-      },
-    );
-    const facts = new ProfileFacts();
-    const add = (v: unknown) => facts.insert('Rated', T - DAY + facts.length, facts.length, [v]);
+    const { add, value } = ratings();
     // Two each of the string "1", the number 1, an object and a list; JSON texts "1" < 1 < [1] < {…}.
     for (const v of [{ a: 1 }, 1, [1], '1', 1, [1], { a: 1 }, '1', null]) add(v);
-    const view = { traits: {}, facts, isMember: () => false };
-    const value = (key: string) => computeValue(reg.computed.get(key)!, view, T);
     assert.equal(value('mode'), '1');
     assert.equal(value('kinds'), 4);
     add({ a: 1 });
@@ -194,18 +201,8 @@ describe('segment evaluation', () => {
   });
 
   test('mode and distinct count past 32 distinct values (the short list gives way to a map)', () => {
-    const reg = registry(
-      {},
-      {
-        mode: { event: 'Rated', aggregate: 'most_frequent', property: 'v' },
-        kinds: { event: 'Rated', aggregate: 'distinct_count', property: 'v' },
-      },
-    );
-    const facts = new ProfileFacts();
-    const add = (v: unknown) => facts.insert('Rated', T - DAY + facts.length, facts.length, [v]);
+    const { add, value } = ratings();
     for (let i = 0; i < 40; i++) add(`v${i}`);
-    const view = { traits: {}, facts, isMember: () => false };
-    const value = (key: string) => computeValue(reg.computed.get(key)!, view, T);
     assert.equal(value('kinds'), 40);
     assert.equal(value('mode'), 'v0', 'all once: the first JSON text');
     add('v35');
