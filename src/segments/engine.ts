@@ -37,10 +37,12 @@ class Layout {
   words = 0;
 }
 
-class ProfileState implements ProfileView {
+/**
+ * A profile's state is its list of facts too (of every name, in time order): one object less to
+ * reach from memory for each event added and each evaluation.
+ */
+class ProfileState extends ProfileFacts implements ProfileView {
   traits: JsonObject = EMPTY;
-  /** Facts of every name, in time order; null until the first one. */
-  facts: ProfileFacts | null = null;
   /** The first moment one of its facts is older than every window that reads it. */
   pruneAt = Number.POSITIVE_INFINITY;
   /**
@@ -62,7 +64,13 @@ class ProfileState implements ProfileView {
   constructor(
     readonly id: ProfileId,
     private readonly layout: Layout,
-  ) {}
+  ) {
+    super();
+  }
+
+  get facts(): ProfileFacts {
+    return this;
+  }
 
   isMember(key: string): boolean {
     const i = this.layout.order.get(key);
@@ -168,13 +176,13 @@ export class SegmentEngine {
     this.relayout();
     // Facts of names no longer read are dropped; kept names are re-pruned lazily.
     for (const state of this.profiles.values()) {
-      state.facts?.retain((name) => reg.projections.has(name));
+      state.retain((name) => reg.projections.has(name));
     }
   }
 
   /** Forgets the facts of these event names (before they are scanned again). */
   dropFacts(names: ReadonlySet<string>): void {
-    for (const state of this.profiles.values()) state.facts?.retain((name) => !names.has(name));
+    for (const state of this.profiles.values()) state.retain((name) => !names.has(name));
   }
 
   /**
@@ -238,20 +246,19 @@ export class SegmentEngine {
   ): boolean {
     const projection = this.reg.projections.get(name);
     if (projection === undefined) return false;
-    s.facts ??= new ProfileFacts();
-    const added = s.facts.insert(projection.name, ts, tie, values.length > 0 ? values : null);
+    const added = s.insert(projection.name, ts, tie, values.length > 0 ? values : null);
     s.pruneAt = Math.min(s.pruneAt, ts + projection.horizonMs);
-    if (now >= s.pruneAt) this.prune(s, s.facts, now);
+    if (now >= s.pruneAt) this.prune(s, now);
     return added;
   }
 
   /** Lets go of facts no window can count any more (older than their name's longest window). */
-  private prune(s: ProfileState, facts: ProfileFacts, now: number): void {
+  private prune(s: ProfileState, now: number): void {
     const projections = this.reg.projections;
     const horizon = (name: string) => projections.get(name)?.horizonMs ?? 0;
-    facts.retain((name, t) => t > now - horizon(name));
+    s.retain((name, t) => t > now - horizon(name));
     let next = Number.POSITIVE_INFINITY;
-    for (let k = 0; k < facts.length; k++) next = Math.min(next, facts.ts(k) + horizon(facts.name[k]!));
+    for (let k = 0; k < s.length; k++) next = Math.min(next, s.ts(k) + horizon(s.name[k]!));
     s.pruneAt = next;
   }
 
@@ -380,10 +387,7 @@ export class SegmentEngine {
     const a = this.profiles.get(from);
     const b = this.state(into);
     if (a === undefined) return;
-    const f = a.facts;
-    if (f !== null) {
-      for (let k = 0; k < f.length; k++) this.addFact(b, f.name[k]!, f.ts(k), f.tie(k), f.valuesOf(k), now);
-    }
+    for (let k = 0; k < a.length; k++) this.addFact(b, a.name[k]!, a.ts(k), a.tie(k), a.valuesOf(k), now);
     b.userId ??= a.userId;
     b.anonymousId ??= a.anonymousId;
     this.forget(from);
@@ -604,7 +608,7 @@ export class SegmentEngine {
   /** The state kept in memory, for metrics and benchmarks. */
   stats(): { profiles: number; facts: number; timers: number } {
     let facts = 0;
-    for (const s of this.profiles.values()) facts += s.facts?.length ?? 0;
+    for (const s of this.profiles.values()) facts += s.length;
     return { profiles: this.profiles.size, facts, timers: this.timers.size };
   }
 }

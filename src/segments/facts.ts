@@ -1,3 +1,11 @@
+/**
+ * The arrays of every list that never held a fact, shared: nothing writes into them (the first
+ * insert makes arrays of its own), so an empty list allocates nothing.
+ */
+const NO_NAMES: string[] = [];
+const NO_NUMBERS: number[] = [];
+const NO_VALUES: unknown[] = [];
+
 /** Room for a few more: what an array of `n` grows to when full (half again, and four). */
 const roomFor = (n: number): number => n + (n >> 1) + 4;
 
@@ -21,9 +29,9 @@ const roomFor = (n: number): number => n + (n >> 1) + 4;
  */
 export class ProfileFacts {
   /** The event name of each fact (the shared string the definitions use). */
-  name: string[] = [];
-  private num: number[] = [];
-  private vals: unknown[] = [];
+  name: string[] = NO_NAMES;
+  private num: number[] = NO_NUMBERS;
+  private vals: unknown[] = NO_VALUES;
   private n = 0;
   private v = 0;
 
