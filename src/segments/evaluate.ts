@@ -235,19 +235,14 @@ export function evaluateTimed(reg: Registry, c: RunCondition, view: ProfileView,
       // `evaluate` stops at the first child that decides; the rest still count for the moment.
       const decides = c.kind === 'any';
       let result = !decides;
-      let decided = false;
       let at: number | null = null;
       for (const x of c.of) {
-        if (decided) {
+        if (result === decides) {
           at = earliest(at, nextChange(reg, x, view, now));
           continue;
         }
-        const r = evaluateTimed(reg, x, view, now);
+        result = evaluateTimed(reg, x, view, now);
         at = earliest(at, changeAt);
-        if (r === decides) {
-          result = decides;
-          decided = true;
-        }
       }
       changeAt = at;
       return result;
