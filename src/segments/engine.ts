@@ -12,7 +12,7 @@ import {
   nextChange,
   type ProfileView,
 } from './evaluate.ts';
-import { ProfileFacts } from './facts.ts';
+import { FactArena, ProfileFacts } from './facts.ts';
 import type { CompiledSegment, Registry } from './registry.ts';
 
 export const SEGMENT_ENTERED = 'Segment Entered';
@@ -31,10 +31,87 @@ export interface Transition {
 
 const EMPTY: JsonObject = Object.freeze({}) as JsonObject;
 
-/** Where each segment's bit sits in a profile's membership bits (its dependency order). */
-class Layout {
+const TIMER = 0;
+const PRUNE = 1;
+const RECORD_TIMES = 2;
+
+/**
+ * What every evaluation of a profile reads and writes, for all profiles side by side in one buffer,
+ * a record each: when its timer is due, the first moment one of its facts is older than every
+ * window that reads it, and its membership bits (one per segment, by dependency order, 32 to a
+ * word). As fields of the profile's object the two times were numbers boxed on the heap and the
+ * bits an array, each a read of its own from memory that is not in the cache (a profile is
+ * reached once in a while among a million); a record is one cache line or two.
+ */
+class Records {
+  /** Where each segment's bit sits in a record (its dependency order). */
   order = new Map<string, number>();
-  words = 0;
+  words = 1;
+  /** Float64 numbers a record takes: the two times, then the bits, two words to a number. */
+  stride = RECORD_TIMES + 1;
+  /** The records as times, and as words: `w[2 * stride * r + 2 * RECORD_TIMES + word]`. */
+  f = new Float64Array(0);
+  w = new Int32Array(0);
+  private top = 0;
+  private readonly free: number[] = [];
+
+  /** A new record: no timer, nothing to prune, in no segment. */
+  alloc(): number {
+    let r = this.free.pop();
+    if (r === undefined) {
+      r = this.top++;
+      if (this.top * this.stride > this.f.length)
+        this.resize(Math.max(1024, 2 * this.top), this.stride, null);
+    }
+    const at = r * this.stride;
+    this.f[at + TIMER] = 0;
+    this.f[at + PRUNE] = Number.POSITIVE_INFINITY;
+    this.w.fill(0, 2 * (at + RECORD_TIMES), 2 * (at + this.stride));
+    return r;
+  }
+
+  release(r: number): void {
+    this.free.push(r);
+  }
+
+  /** Whether record `r` is in any segment. */
+  inAny(r: number): boolean {
+    const from = 2 * (r * this.stride + RECORD_TIMES);
+    for (let k = from; k < from + this.words; k++) if (this.w[k] !== 0) return true;
+    return false;
+  }
+
+  /**
+   * Lays the bits out anew, `words` to a record: each bit at `i` moves to `j` for every [i, j] in
+   * `moves`; the rest are cleared.
+   */
+  relayout(order: Map<string, number>, words: number, moves: readonly [number, number][]): void {
+    this.order = order;
+    this.words = words;
+    this.resize(Math.max(1024, this.top), RECORD_TIMES + Math.ceil(words / 2), moves);
+  }
+
+  private resize(records: number, stride: number, moves: readonly [number, number][] | null): void {
+    const buf = new ArrayBuffer(8 * records * stride);
+    const f = new Float64Array(buf);
+    const w = new Int32Array(buf);
+    if (moves === null && stride === this.stride) f.set(this.f);
+    else {
+      for (let r = 0; r < this.top; r++) {
+        const from = r * this.stride;
+        const to = r * stride;
+        f[to + TIMER] = this.f[from + TIMER]!;
+        f[to + PRUNE] = this.f[from + PRUNE]!;
+        for (const [i, j] of moves ?? []) {
+          if ((this.w[2 * (from + RECORD_TIMES) + (i >>> 5)]! & (1 << (i & 31))) !== 0)
+            w[2 * (to + RECORD_TIMES) + (j >>> 5)]! |= 1 << (j & 31);
+        }
+      }
+    }
+    this.f = f;
+    this.w = w;
+    this.stride = stride;
+  }
 }
 
 /**
@@ -43,15 +120,6 @@ class Layout {
  */
 class ProfileState extends ProfileFacts implements ProfileView {
   traits: JsonObject = EMPTY;
-  /** The first moment one of its facts is older than every window that reads it. */
-  pruneAt = Number.POSITIVE_INFINITY;
-  /**
-   * One bit per segment, by dependency order, 32 to a word; null while in none. A plain array of
-   * small integers, not a `Uint32Array`: a typed array costs a buffer object besides itself, and
-   * this is one per profile.
-   */
-  bits: number[] | null = null;
-  timerAt = 0;
   userId: string | null = null;
   anonymousId: string | null = null;
   /** Set when the profile is forgotten (merged away or erased): its pending timers are void. */
@@ -60,34 +128,59 @@ class ProfileState extends ProfileFacts implements ProfileView {
   dirty: Dirty | null = null;
   /** The engine's memo of computed values while this profile is being evaluated (else null). */
   computedMemo: ComputedMemo | null = null;
+  /** Its record (see `Records`). */
+  readonly record: number;
 
   constructor(
     readonly id: ProfileId,
-    private readonly layout: Layout,
+    private readonly records: Records,
+    arena: FactArena,
   ) {
-    super();
+    super(arena);
+    this.record = records.alloc();
   }
 
   get facts(): ProfileFacts {
     return this;
   }
 
+  /** When its timer is due (0: none). */
+  get timerAt(): number {
+    return this.records.f[this.record * this.records.stride + TIMER]!;
+  }
+
+  set timerAt(at: number) {
+    this.records.f[this.record * this.records.stride + TIMER] = at;
+  }
+
+  /** The first moment one of its facts is older than every window that reads it. */
+  get pruneAt(): number {
+    return this.records.f[this.record * this.records.stride + PRUNE]!;
+  }
+
+  set pruneAt(at: number) {
+    this.records.f[this.record * this.records.stride + PRUNE] = at;
+  }
+
   isMember(key: string): boolean {
-    const i = this.layout.order.get(key);
+    const i = this.records.order.get(key);
     return i !== undefined && this.has(i);
   }
 
   has(i: number): boolean {
-    return this.bits !== null && (this.bits[i >>> 5]! & (1 << (i & 31))) !== 0;
+    const r = this.records;
+    return (r.w[2 * (this.record * r.stride + RECORD_TIMES) + (i >>> 5)]! & (1 << (i & 31))) !== 0;
   }
 
   set(i: number, on: boolean): void {
-    if (this.bits === null) {
-      if (!on) return;
-      this.bits = new Array<number>(this.layout.words).fill(0);
-    }
-    if (on) this.bits[i >>> 5]! |= 1 << (i & 31);
-    else this.bits[i >>> 5]! &= ~(1 << (i & 31));
+    const r = this.records;
+    const k = 2 * (this.record * r.stride + RECORD_TIMES) + (i >>> 5);
+    if (on) r.w[k]! |= 1 << (i & 31);
+    else r.w[k]! &= ~(1 << (i & 31));
+  }
+
+  inAny(): boolean {
+    return this.records.inAny(this.record);
   }
 }
 
@@ -127,7 +220,9 @@ export class SegmentEngine {
   private readonly frozen = new Set<string>();
   /** Profiles an input reached while some segment was frozen: evaluated again on release. */
   private readonly skipped = new Set<ProfileId>();
-  private readonly layout = new Layout();
+  private readonly records = new Records();
+  /** The facts of every profile, in one array. */
+  private readonly arena = new FactArena(1 << 16);
   /** Computed values of the profile being evaluated (one memo, reset for each profile). */
   private readonly memo = new ComputedMemo();
   /** For `segmentsFor`: by segment order, the number of the last call that picked it. */
@@ -147,21 +242,14 @@ export class SegmentEngine {
    * each profile's bits to the new places; segments that are gone lose their members.
    */
   private relayout(): void {
-    const before = this.layout.order;
+    const before = this.records.order;
     const after = new Map(this.reg.segments.map((s) => [s.key, s.order]));
     const moves: [number, number][] = [];
     for (const [key, i] of before) {
       const j = after.get(key);
       if (j !== undefined) moves.push([i, j]);
     }
-    this.layout.order = after;
-    this.layout.words = Math.max(1, Math.ceil(this.reg.segments.length / 32));
-    for (const s of this.profiles.values()) {
-      const bits = s.bits;
-      if (bits === null) continue;
-      s.bits = null;
-      for (const [i, j] of moves) if ((bits[i >>> 5]! & (1 << (i & 31))) !== 0) s.set(j, true);
-    }
+    this.records.relayout(after, Math.max(1, Math.ceil(this.reg.segments.length / 32)), moves);
     this.sizes = new Map([...this.sizes].filter(([key]) => after.has(key)));
   }
 
@@ -206,7 +294,7 @@ export class SegmentEngine {
   }
 
   private create(id: ProfileId): ProfileState {
-    const s = new ProfileState(id, this.layout);
+    const s = new ProfileState(id, this.records, this.arena);
     this.profiles.set(id, s);
     this.newIds.push(id);
     return s;
@@ -258,7 +346,7 @@ export class SegmentEngine {
     const horizon = (name: string) => projections.get(name)?.horizonMs ?? 0;
     s.retain((name, t) => t > now - horizon(name));
     let next = Number.POSITIVE_INFINITY;
-    for (let k = 0; k < s.length; k++) next = Math.min(next, s.ts(k) + horizon(s.name[k]!));
+    for (let k = 0; k < s.length; k++) next = Math.min(next, s.ts(k) + horizon(s.nameOf(k)));
     s.pruneAt = next;
   }
 
@@ -387,7 +475,7 @@ export class SegmentEngine {
     const a = this.profiles.get(from);
     const b = this.state(into);
     if (a === undefined) return;
-    for (let k = 0; k < a.length; k++) this.addFact(b, a.name[k]!, a.ts(k), a.tie(k), a.valuesOf(k), now);
+    for (let k = 0; k < a.length; k++) this.addFact(b, a.nameOf(k), a.ts(k), a.tie(k), a.valuesOf(k), now);
     b.userId ??= a.userId;
     b.anonymousId ??= a.anonymousId;
     this.forget(from);
@@ -397,12 +485,14 @@ export class SegmentEngine {
   forget(id: ProfileId): void {
     const s = this.profiles.get(id);
     if (s === undefined) return;
-    if (s.bits !== null) {
+    if (s.inAny()) {
       for (const seg of this.reg.segments) {
         if (s.has(seg.order)) this.sizes.set(seg.key, (this.sizes.get(seg.key) ?? 1) - 1);
       }
     }
     s.gone = true;
+    s.clear();
+    this.records.release(s.record);
     this.profiles.delete(id);
   }
 
@@ -547,7 +637,7 @@ export class SegmentEngine {
     limit: number,
     cursor: string | null,
   ): { members: ProfileId[]; cursor: string | null } {
-    const order = this.layout.order.get(key);
+    const order = this.records.order.get(key);
     if (order === undefined) return { members: [], cursor: null };
     const sorted = this.orderedIds();
     let lo = 0;
@@ -591,7 +681,7 @@ export class SegmentEngine {
 
   segmentsOf(id: ProfileId): string[] {
     const s = this.profiles.get(id);
-    if (s === undefined || s.bits === null) return [];
+    if (s === undefined || !s.inAny()) return [];
     return this.reg.segments
       .filter((seg) => s.has(seg.order) && !this.frozen.has(seg.key))
       .map((seg) => seg.key)

@@ -128,7 +128,7 @@ function latestSequenceStart(
   if (bestStart.length < n) bestStart = new Float64Array(n);
   const best = bestStart.fill(Number.NEGATIVE_INFINITY, 0, n);
   for (let k = 0; k < list.length; k++) {
-    const name = list.name[k];
+    const name = list.nameOf(k);
     const ts = list.ts(k);
     // Later steps first, so one event never serves two steps.
     for (let i = n - 1; i >= 0; i--) {
@@ -164,7 +164,7 @@ export function evaluate(reg: Registry, c: RunCondition, view: ProfileView, now:
       const list = factsOf(view);
       let n = 0;
       for (let k = 0; k < list.length; k++) {
-        if (list.name[k] === m.event && inWindow(list.ts(k), c.withinMs, now) && matches(m, list, k, now))
+        if (list.nameOf(k) === m.event && inWindow(list.ts(k), c.withinMs, now) && matches(m, list, k, now))
           n++;
       }
       return compareCount(c.count.op, n, c.count.value);
@@ -203,7 +203,7 @@ export function nextChange(reg: Registry, c: RunCondition, view: ProfileView, no
       const m = c.compiled![0]!;
       const list = factsOf(view);
       for (let k = 0; k < list.length; k++) {
-        if (list.name[k] === m.event && inWindow(list.ts(k), c.withinMs, now) && matches(m, list, k, now)) {
+        if (list.nameOf(k) === m.event && inWindow(list.ts(k), c.withinMs, now) && matches(m, list, k, now)) {
           return list.ts(k) + c.withinMs;
         }
       }
@@ -269,7 +269,7 @@ export function evaluateTimed(reg: Registry, c: RunCondition, view: ProfileView,
       let n = 0;
       let first: number | null = null;
       for (let k = 0; k < list.length; k++) {
-        if (list.name[k] === m.event && inWindow(list.ts(k), c.withinMs, now) && matches(m, list, k, now)) {
+        if (list.nameOf(k) === m.event && inWindow(list.ts(k), c.withinMs, now) && matches(m, list, k, now)) {
           first ??= list.ts(k);
           n++;
         }
@@ -410,7 +410,7 @@ export function computeValue(def: CompiledComputed, view: ProfileView, now: numb
   const list = factsOf(view);
   const event = def.match.event;
   for (let k = 0; k < list.length; k++) {
-    if (list.name[k] !== event || !inWindow(list.ts(k), within, now) || !matches(def.match, list, k, now))
+    if (list.nameOf(k) !== event || !inWindow(list.ts(k), within, now) || !matches(def.match, list, k, now))
       continue;
     count++;
     if (first < 0) first = k;
@@ -480,7 +480,7 @@ export function computedChangesAt(def: CompiledComputed, view: ProfileView, now:
   const list = factsOf(view);
   const event = def.match.event;
   for (let k = 0; k < list.length; k++) {
-    if (list.name[k] !== event || !inWindow(list.ts(k), within, now) || !matches(def.match, list, k, now))
+    if (list.nameOf(k) !== event || !inWindow(list.ts(k), within, now) || !matches(def.match, list, k, now))
       continue;
     first ??= list.ts(k);
     last = list.ts(k);

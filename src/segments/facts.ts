@@ -1,12 +1,81 @@
-/**
- * The arrays of every list that never held a fact, shared: nothing writes into them (the first
- * insert makes arrays of its own), so an empty list allocates nothing.
- */
-const NO_NAMES: string[] = [];
-const NO_NUMBERS: number[] = [];
+/** Numbers a fact takes in an arena: time, tie-breaker, where its values start (−1: none), name. */
+const STRIDE = 4;
+const TS = 0;
+const TIE = 1;
+const VALUES = 2;
+const NAME = 3;
+/** The smallest block: room for four facts. */
+const MIN_CAPACITY = 4;
+
 const NO_VALUES: unknown[] = [];
 
-/** Room for a few more: what an array of `n` grows to when full (half again, and four). */
+/**
+ * The facts of many lists, in one `Float64Array`: a list holds a block of a power-of-two number of
+ * facts, and a block let go of is kept for the next list that needs one of its size. A million
+ * profiles hold a few facts each; as blocks in one array they are neither a million objects for
+ * the collector to copy and mark nor, when a profile is read, an array header to reach before its
+ * numbers. Event names are kept once each, by number.
+ */
+export class FactArena {
+  /** The blocks. Replaced by a larger copy when full: read it through the arena, never keep it. */
+  f: Float64Array;
+  private top = 0;
+  /** Free blocks by size (index: log2 of the capacity). */
+  private readonly free: number[][] = [];
+  /** Event names by number, and numbers by name. */
+  readonly names: string[] = [];
+  private readonly ids = new Map<string, number>();
+
+  constructor(facts = 1024) {
+    this.f = new Float64Array(STRIDE * facts);
+  }
+
+  /** The number of an event name (the same string each time: the definitions' own). */
+  idOf(name: string): number {
+    let id = this.ids.get(name);
+    if (id === undefined) {
+      id = this.names.length;
+      this.names.push(name);
+      this.ids.set(name, id);
+    }
+    return id;
+  }
+
+  /** Where a new block for `capacity` facts (a power of two) starts. */
+  alloc(capacity: number): number {
+    const free = this.free[31 - Math.clz32(capacity)];
+    if (free !== undefined && free.length > 0) return free.pop()!;
+    const size = STRIDE * capacity;
+    if (this.top + size > this.f.length) {
+      const f = new Float64Array(Math.max(2 * this.f.length, this.top + size));
+      f.set(this.f.subarray(0, this.top));
+      this.f = f;
+    }
+    const at = this.top;
+    this.top += size;
+    return at;
+  }
+
+  /** Takes back the block at `at` of `capacity` facts. */
+  release(at: number, capacity: number): void {
+    const i = 31 - Math.clz32(capacity);
+    const free = this.free[i];
+    if (free === undefined) this.free[i] = [at];
+    else free.push(at);
+  }
+
+  /** Facts' room in use and free, for the engine's figures. */
+  stats(): { slots: number; free: number } {
+    let free = 0;
+    for (let i = 0; i < this.free.length; i++) free += (this.free[i]?.length ?? 0) << i;
+    return { slots: this.top / STRIDE, free };
+  }
+}
+
+/** The smallest power of two, at least four, that holds `n`. */
+const capacityFor = (n: number): number => (n <= MIN_CAPACITY ? MIN_CAPACITY : 2 ** (32 - Math.clz32(n - 1)));
+
+/** Room for a few more values: what `vals` grows to when full (half again, and four). */
 const roomFor = (n: number): number => n + (n >> 1) + 4;
 
 /**
@@ -16,69 +85,81 @@ const roomFor = (n: number): number => n + (n >> 1) + 4;
  * projected values. A profile holds a few facts (five or six in the benchmark's retail world), and
  * a million profiles hold these, so the layout is about memory:
  *
- * - three arrays in all, not one per column: `name`; `num`, three numbers a fact (time,
- *   tie-breaker, and where its values start in `vals`, after their count, or −1 for none); and
- *   `vals`, the projected values of all facts side by side (read fact after fact when evaluating;
- *   an array per fact would put each somewhere else on the heap and give the collector an object
- *   per fact);
- * - arrays sized here, growing by half and four slots: a plain array's own growth leaves at least
- *   16 empty slots, which for a handful of facts is most of what it holds.
+ * - the numbers of its facts (time, tie-breaker, the name's number, and where the fact's values
+ *   start in `vals`, after their count, or −1 for none) are a block of an arena shared by every
+ *   list of an engine (see `FactArena`); a list made on its own has an arena of its own;
+ * - `vals` holds the projected values of all facts side by side (read fact after fact when
+ *   evaluating), sized here, growing by half and four slots: a plain array's own growth leaves at
+ *   least 16 empty slots, which for a handful of facts is most of what it holds.
  *
- * The values of a fact inserted out of time order go at the end of `vals`: only `num` keeps the
- * order. Slots past `length` are unused.
+ * The values of a fact inserted out of time order go at the end of `vals`: only the block keeps
+ * the order. A list that never held a fact has no block and shares an empty `vals`.
  */
 export class ProfileFacts {
-  /** The event name of each fact (the shared string the definitions use). */
-  name: string[] = NO_NAMES;
-  private num: number[] = NO_NUMBERS;
+  private at = -1;
+  private capacity = 0;
   private vals: unknown[] = NO_VALUES;
   private n = 0;
   private v = 0;
+
+  constructor(private readonly arena: FactArena = new FactArena(MIN_CAPACITY)) {}
 
   get length(): number {
     return this.n;
   }
 
+  /** The event name of fact `k` (the shared string the definitions use). */
+  nameOf(k: number): string {
+    return this.arena.names[this.arena.f[this.at + STRIDE * k + NAME]!]!;
+  }
+
   /** The time of fact `k`, ms since the epoch. */
   ts(k: number): number {
-    return this.num[3 * k]!;
+    return this.arena.f[this.at + STRIDE * k + TS]!;
   }
 
   /** The tie-breaker of fact `k`. */
   tie(k: number): number {
-    return this.num[3 * k + 1]!;
+    return this.arena.f[this.at + STRIDE * k + TIE]!;
   }
 
   /** The projected value at `index` of fact `k` (null when it has none there). */
   value(k: number, index: number): unknown {
-    const o = this.num[3 * k + 2]!;
+    const o = this.arena.f[this.at + STRIDE * k + VALUES]!;
     if (o < 0 || index >= (this.vals[o] as number)) return null;
     return this.vals[o + 1 + index] ?? null;
   }
 
   /** The projected values of fact `k`, as a new array (empty when it has none). */
   valuesOf(k: number): unknown[] {
-    const o = this.num[3 * k + 2]!;
+    const o = this.arena.f[this.at + STRIDE * k + VALUES]!;
     return o < 0 ? [] : this.vals.slice(o + 1, o + 1 + (this.vals[o] as number));
   }
 
   /** Inserts in (ts, tie) order; false when the same fact is already there. */
   insert(name: string, ts: number, tie: number, values: readonly unknown[] | null): boolean {
     const n = this.n;
-    const num = this.num;
+    const arena = this.arena;
+    let f = arena.f;
     let lo = n;
-    const lastTs = n > 0 ? num[3 * (n - 1)]! : 0;
-    if (n > 0 && !(lastTs < ts || (lastTs === ts && num[3 * (n - 1) + 1]! < tie))) {
-      lo = 0;
-      let hi = n;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        const t = num[3 * mid]!;
-        if (t < ts || (t === ts && num[3 * mid + 1]! < tie)) lo = mid + 1;
-        else hi = mid;
-      }
-      for (let k = lo; k < n && num[3 * k] === ts && num[3 * k + 1] === tie; k++) {
-        if (this.name[k] === name) return false;
+    if (n > 0) {
+      const last = this.at + STRIDE * (n - 1);
+      const lastTs = f[last + TS]!;
+      if (!(lastTs < ts || (lastTs === ts && f[last + TIE]! < tie))) {
+        lo = 0;
+        let hi = n;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          const t = f[this.at + STRIDE * mid + TS]!;
+          if (t < ts || (t === ts && f[this.at + STRIDE * mid + TIE]! < tie)) lo = mid + 1;
+          else hi = mid;
+        }
+        const id = arena.idOf(name);
+        for (let k = lo; k < n; k++) {
+          const p = this.at + STRIDE * k;
+          if (f[p + TS] !== ts || f[p + TIE] !== tie) break;
+          if (f[p + NAME] === id) return false;
+        }
       }
     }
     let o = -1;
@@ -86,19 +167,16 @@ export class ProfileFacts {
       o = this.v;
       this.putValues(values);
     }
-    if (n === this.name.length) this.grow(roomFor(n));
-    const names = this.name;
-    const cols = this.num;
-    for (let k = n; k > lo; k--) {
-      names[k] = names[k - 1]!;
-      cols[3 * k] = cols[3 * k - 3]!;
-      cols[3 * k + 1] = cols[3 * k - 2]!;
-      cols[3 * k + 2] = cols[3 * k - 1]!;
+    if (n === this.capacity) {
+      this.move(capacityFor(n + 1));
+      f = arena.f;
     }
-    names[lo] = name;
-    cols[3 * lo] = ts;
-    cols[3 * lo + 1] = tie;
-    cols[3 * lo + 2] = o;
+    const p = this.at + STRIDE * lo;
+    if (lo < n) f.copyWithin(p + STRIDE, p, this.at + STRIDE * n);
+    f[p + TS] = ts;
+    f[p + TIE] = tie;
+    f[p + VALUES] = o;
+    f[p + NAME] = arena.idOf(name);
     this.n = n + 1;
     return true;
   }
@@ -115,55 +193,68 @@ export class ProfileFacts {
     for (let i = 0; i < values.length; i++) vals[this.v++] = values[i];
   }
 
-  /** Makes room for `capacity` facts, keeping the first `length`. */
-  private grow(capacity: number): void {
-    const name = new Array<string>(capacity);
-    const num = new Array<number>(3 * capacity);
-    for (let k = 0; k < this.n; k++) name[k] = this.name[k]!;
-    for (let i = 0; i < 3 * this.n; i++) num[i] = this.num[i]!;
-    this.name = name;
-    this.num = num;
+  /** Moves the facts to a block of `capacity` (none for 0), letting the old one go. */
+  private move(capacity: number): void {
+    const arena = this.arena;
+    const from = this.at;
+    const had = this.capacity;
+    const at = capacity > 0 ? arena.alloc(capacity) : -1;
+    if (this.n > 0) arena.f.copyWithin(at, from, from + STRIDE * this.n);
+    if (had > 0) arena.release(from, had);
+    this.at = at;
+    this.capacity = capacity;
+  }
+
+  /** Lets go of every fact and of the block that held them (the list is empty after). */
+  clear(): void {
+    this.n = 0;
+    this.move(0);
+    this.vals = NO_VALUES;
+    this.v = 0;
   }
 
   /** Keeps only the facts `keep` says yes to (in place); the values kept are packed anew. */
   retain(keep: (name: string, ts: number) => boolean): void {
-    const names = this.name;
-    const num = this.num;
+    const f = this.arena.f;
+    const names = this.arena.names;
     let w = 0;
     let valuesDropped = false;
     for (let k = 0; k < this.n; k++) {
-      if (!keep(names[k]!, num[3 * k]!)) {
-        if (num[3 * k + 2]! >= 0) valuesDropped = true;
+      const p = this.at + STRIDE * k;
+      if (!keep(names[f[p + NAME]!]!, f[p + TS]!)) {
+        if (f[p + VALUES]! >= 0) valuesDropped = true;
         continue;
       }
-      if (w !== k) {
-        names[w] = names[k]!;
-        num[3 * w] = num[3 * k]!;
-        num[3 * w + 1] = num[3 * k + 1]!;
-        num[3 * w + 2] = num[3 * k + 2]!;
-      }
+      if (w !== k) f.copyWithin(this.at + STRIDE * w, p, p + STRIDE);
       w++;
     }
     this.n = w;
     // Let go of room that is mostly empty now (pruning can drop most of a profile's facts).
-    if (names.length > roomFor(roomFor(w))) this.grow(roomFor(w));
+    if (w === 0) this.move(0);
+    else if (this.capacity > 2 * capacityFor(w)) this.move(capacityFor(w));
     if (!valuesDropped) return;
     const from = this.vals;
     let size = 0;
     for (let k = 0; k < w; k++) {
-      const o = this.num[3 * k + 2]!;
+      const o = this.arena.f[this.at + STRIDE * k + VALUES]!;
       if (o >= 0) size += 1 + (from[o] as number);
     }
-    const vals = new Array<unknown>(size);
-    let at = 0;
+    if (size === 0) {
+      this.vals = NO_VALUES;
+      this.v = 0;
+      return;
+    }
+    const vals = new Array<unknown>(roomFor(size));
+    let to = 0;
     for (let k = 0; k < w; k++) {
-      const o = this.num[3 * k + 2]!;
+      const p = this.at + STRIDE * k + VALUES;
+      const o = this.arena.f[p]!;
       if (o < 0) continue;
-      this.num[3 * k + 2] = at;
+      this.arena.f[p] = to;
       const count = from[o] as number;
-      for (let i = 0; i <= count; i++) vals[at++] = from[o + i];
+      for (let i = 0; i <= count; i++) vals[to++] = from[o + i];
     }
     this.vals = vals;
-    this.v = at;
+    this.v = to;
   }
 }

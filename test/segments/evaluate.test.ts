@@ -280,7 +280,7 @@ describe('segment evaluation', () => {
     assert.ok(facts.insert('C', 30, 1, null));
     assert.ok(facts.insert('D', 15, 1, []));
     assert.ok(!facts.insert('A', 10, 1, ['again']), 'the same fact twice is kept once');
-    const names = () => Array.from({ length: facts.length }, (_, k) => facts.name[k]);
+    const names = () => Array.from({ length: facts.length }, (_, k) => facts.nameOf(k));
     assert.deepEqual(names(), ['A', 'D', 'B', 'C']);
     assert.deepEqual([facts.ts(1), facts.tie(1), facts.ts(3)], [15, 1, 30]);
     assert.deepEqual([facts.value(0, 0), facts.value(2, 0), facts.value(2, 1)], ['a', 'b', 2]);

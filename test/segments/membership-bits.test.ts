@@ -1,10 +1,12 @@
 /**
  * A profile's memberships are bits, 32 to a word: with more than 32 segments a profile's bits
  * span words, and the top bit of a word (a negative number in JavaScript) must read back as set.
+ * They sit in a record with the profile's timer, which the next profile reuses once the first is
+ * forgotten: it must start in no segment and with no timer.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { asProfileId } from '../../src/core/ids.ts';
+import { asProfileId, type ProfileId } from '../../src/core/ids.ts';
 import { SegmentEngine } from '../../src/segments/engine.ts';
 import { compileDefinitions, type DefinitionSet } from '../../src/segments/engine-host.ts';
 import { Registry } from '../../src/segments/registry.ts';
@@ -52,4 +54,55 @@ test('memberships in segments past the first 32, and in every bit of a word, rea
     assert.deepEqual(engine.segmentsOf(person.id), person.did.map((k) => `s${k}`).sort());
   }
   for (let k = 0; k < SEGMENTS; k++) assert.equal(engine.size(`s${k}`), some.includes(k) ? 2 : 1, `s${k}`);
+});
+
+test('a forgotten profile leaves nothing to the profile that reuses its record', () => {
+  const reg = compileDefinitions({
+    segments: [
+      ['recent', { event: 'A', within: '1d' }],
+      ['never', { not: { event: 'A' } }],
+    ],
+    computed: [],
+  });
+  assert.ok(reg instanceof Registry);
+  const engine = new SegmentEngine(reg);
+  const [p1, p2, p3] = [1, 2, 3].map((n) => asProfileId(`01a20000-0000-7000-8000-00000000000${n}`));
+  const commit = (
+    events: [ProfileId, string][],
+    merges: { at: number; from: ProfileId; into: ProfileId }[],
+    at: number,
+  ) =>
+    engine.applyCommit(
+      {
+        profiles: events.map(([p]) => p),
+        userIds: events.map(() => null),
+        anonymousIds: events.map(() => null),
+        facts: {
+          at: events.map((_, i) => i),
+          name: events.map(([, n]) => n),
+          ts: events.map(() => at),
+          tie: events.map((_, i) => at + i),
+          values: events.map(() => []),
+        },
+        merges,
+        traits: [],
+      },
+      at,
+    );
+  commit([[p1!, 'A']], [], NOW);
+  assert.deepEqual(engine.segmentsOf(p1!), ['recent']);
+  // p1 is merged into p2 (forgotten, its record let go of); p3 is new and has done nothing.
+  commit([[p2!, 'B']], [{ at: 0, from: p1!, into: p2! }], NOW + 1000);
+  commit([[p3!, 'B']], [], NOW + 2000);
+  assert.deepEqual(engine.segmentsOf(p2!), ['recent']);
+  assert.deepEqual(engine.segmentsOf(p3!), ['never']);
+  assert.equal(engine.size('recent'), 1);
+  // One timer is due, p2's, when its A leaves the window; firing it changes p2 alone.
+  assert.equal(engine.nextDue(), NOW + 86_400_000);
+  const out = engine.fireDue(NOW + 86_400_000);
+  assert.deepEqual(
+    out.map((t) => [t.profile, t.key, t.entered]),
+    [[p2, 'recent', false]],
+  );
+  assert.equal(engine.nextDue(), null);
 });

@@ -1,0 +1,104 @@
+/**
+ * Many profiles' facts share one arena, each list in a block of its own that moves when it grows
+ * or shrinks and is handed to another list once let go of. Whatever the lists do, in whatever
+ * order, each must read back exactly what was put into it: a block written by two lists at once,
+ * or reused while still held, shows up here as another list's facts.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { FactArena, ProfileFacts } from '../../src/segments/facts.ts';
+
+interface Fact {
+  name: string;
+  ts: number;
+  tie: number;
+  values: unknown[];
+}
+
+const NAMES = ['A', 'B', 'C', 'D'];
+
+const op = fc.oneof(
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      kind: fc.constant('insert' as const),
+      list: fc.nat(5),
+      name: fc.constantFrom(...NAMES),
+      ts: fc.integer({ min: 0, max: 40 }),
+      tie: fc.integer({ min: 0, max: 2 }),
+      values: fc.option(
+        fc.array(fc.oneof(fc.integer(), fc.string({ maxLength: 3 }), fc.boolean()), { maxLength: 3 }),
+      ),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('retain' as const),
+      list: fc.nat(5),
+      drop: fc.subarray(NAMES),
+      before: fc.integer({ min: 0, max: 40 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('clear' as const), list: fc.nat(5) }) },
+);
+
+const read = (list: ProfileFacts): Fact[] =>
+  Array.from({ length: list.length }, (_, k) => ({
+    name: list.nameOf(k),
+    ts: list.ts(k),
+    tie: list.tie(k),
+    values: list.valuesOf(k),
+  }));
+
+test('lists sharing one arena each read back what they hold, through growth, pruning and reuse', () => {
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 120 }), (ops) => {
+      // A small arena, so that it is replaced by larger copies along the way.
+      const arena = new FactArena(4);
+      const lists = Array.from({ length: 6 }, () => new ProfileFacts(arena));
+      const models: Fact[][] = lists.map(() => []);
+      for (const o of ops) {
+        const list = lists[o.list]!;
+        const model = models[o.list]!;
+        if (o.kind === 'insert') {
+          const known = model.some((f) => f.ts === o.ts && f.tie === o.tie && f.name === o.name);
+          assert.equal(list.insert(o.name, o.ts, o.tie, o.values), !known);
+          if (!known) {
+            // Where the list puts it: before the first fact not earlier in (time, tie-breaker).
+            let at = model.findIndex((f) => f.ts > o.ts || (f.ts === o.ts && f.tie >= o.tie));
+            if (at < 0) at = model.length;
+            model.splice(at, 0, { name: o.name, ts: o.ts, tie: o.tie, values: o.values ?? [] });
+          }
+        } else if (o.kind === 'retain') {
+          const keep = (name: string, ts: number) => !(o.drop.includes(name) && ts < o.before);
+          list.retain(keep);
+          models[o.list] = model.filter((f) => keep(f.name, f.ts));
+        } else {
+          list.clear();
+          models[o.list] = [];
+        }
+        // Every list as a whole, after every step, so a block another list overwrote shows.
+        for (const [i, l] of lists.entries()) assert.deepEqual(read(l), models[i], `list ${i}`);
+      }
+    }),
+    { numRuns: 400 },
+  );
+});
+
+test('a block let go of is handed to the next list that needs one of its size', () => {
+  const arena = new FactArena(64);
+  const a = new ProfileFacts(arena);
+  for (let k = 0; k < 3; k++) a.insert('A', k, 0, null);
+  const used = arena.stats().slots;
+  a.clear();
+  assert.deepEqual(arena.stats(), { slots: used, free: 4 });
+  const b = new ProfileFacts(arena);
+  for (let k = 0; k < 3; k++) b.insert('B', k, 0, [k]);
+  assert.deepEqual(arena.stats(), { slots: used, free: 0 }, 'the same block, not a new one');
+  assert.deepEqual(
+    read(b).map((f) => f.values),
+    [[0], [1], [2]],
+  );
+});
