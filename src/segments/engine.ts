@@ -334,6 +334,9 @@ export class SegmentEngine {
   ): boolean {
     const projection = this.reg.projections.get(name);
     if (projection === undefined) return false;
+    // Older than every window that reads its name: no result can count it, and pruning would drop
+    // it at once. A recompute over a long history meets many.
+    if (ts + projection.horizonMs <= now) return false;
     const added = s.insert(projection.name, ts, tie, values.length > 0 ? values : null);
     s.pruneAt = Math.min(s.pruneAt, ts + projection.horizonMs);
     if (now >= s.pruneAt) this.prune(s, now);

@@ -172,7 +172,8 @@ export class ProfileFacts {
       f = arena.f;
     }
     const p = this.at + STRIDE * lo;
-    if (lo < n) f.copyWithin(p + STRIDE, p, this.at + STRIDE * n);
+    // A few numbers to shift: a loop, not `copyWithin` (a call into the runtime each time).
+    for (let i = this.at + STRIDE * n - 1; i >= p; i--) f[i + STRIDE] = f[i]!;
     f[p + TS] = ts;
     f[p + TIE] = tie;
     f[p + VALUES] = o;
@@ -199,7 +200,8 @@ export class ProfileFacts {
     const from = this.at;
     const had = this.capacity;
     const at = capacity > 0 ? arena.alloc(capacity) : -1;
-    if (this.n > 0) arena.f.copyWithin(at, from, from + STRIDE * this.n);
+    const f = arena.f;
+    for (let i = 0; i < STRIDE * this.n; i++) f[at + i] = f[from + i]!;
     if (had > 0) arena.release(from, had);
     this.at = at;
     this.capacity = capacity;
@@ -225,7 +227,13 @@ export class ProfileFacts {
         if (f[p + VALUES]! >= 0) valuesDropped = true;
         continue;
       }
-      if (w !== k) f.copyWithin(this.at + STRIDE * w, p, p + STRIDE);
+      if (w !== k) {
+        const q = this.at + STRIDE * w;
+        f[q + TS] = f[p + TS]!;
+        f[q + TIE] = f[p + TIE]!;
+        f[q + VALUES] = f[p + VALUES]!;
+        f[q + NAME] = f[p + NAME]!;
+      }
       w++;
     }
     this.n = w;

@@ -104,3 +104,13 @@ test('a commit that merges profiles evaluates the survivor once, with both histo
   assert.deepEqual(e.segmentsOf(P1), []);
   assert.equal(e.size('once'), 0);
 });
+
+test('an event older than every window that reads its name is not kept, and changes nothing', () => {
+  const e = engine();
+  const old = commit([[P1, 'A']]);
+  const stale = { ...old, facts: { ...old.facts, ts: [NOW - 2 * 86_400_000] } };
+  assert.deepEqual(e.applyCommit(stale, NOW), []);
+  assert.equal(e.stats().facts, 0);
+  assert.deepEqual(changes(e.applyCommit(commit([[P1, 'A']]), NOW)), ['1 +once']);
+  assert.equal(e.stats().facts, 1);
+});
