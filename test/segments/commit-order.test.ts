@@ -10,6 +10,7 @@ import type { CompactCommit } from '../../src/segments/compact.ts';
 import { SegmentEngine } from '../../src/segments/engine.ts';
 import { compileDefinitions } from '../../src/segments/engine-host.ts';
 import { Registry } from '../../src/segments/registry.ts';
+import { compactCommitOf } from '../helpers/compact-commit.ts';
 
 const NOW = Date.parse('2026-05-01T00:00:00.000Z');
 const P1 = asProfileId('01a20000-0000-7000-8000-000000000001');
@@ -40,20 +41,7 @@ function commit(
   traits: [ProfileId, { plan: string }][] = [],
   merges: CompactCommit['merges'] = [],
 ): CompactCommit {
-  return {
-    profiles: events.map(([p]) => p),
-    userIds: events.map(() => null),
-    anonymousIds: events.map(() => null),
-    facts: {
-      at: events.map((_, i) => i),
-      name: events.map(([, n]) => n),
-      ts: events.map(() => NOW - 1000 + made),
-      tie: events.map(() => made++),
-      values: events.map(() => []),
-    },
-    merges,
-    traits,
-  };
+  return compactCommitOf(events, () => ({ ts: NOW - 1000 + made, tie: made++ }), merges, traits);
 }
 
 const changes = (ts: { profile: string; key: string; entered: boolean }[]) =>

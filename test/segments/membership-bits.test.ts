@@ -10,6 +10,7 @@ import { asProfileId, type ProfileId } from '../../src/core/ids.ts';
 import { SegmentEngine } from '../../src/segments/engine.ts';
 import { compileDefinitions, type DefinitionSet } from '../../src/segments/engine-host.ts';
 import { Registry } from '../../src/segments/registry.ts';
+import { compactCommitOf } from '../helpers/compact-commit.ts';
 
 const SEGMENTS = 70;
 const NOW = Date.parse('2026-05-01T00:00:00.000Z');
@@ -73,20 +74,7 @@ test('a forgotten profile leaves nothing to the profile that reuses its record',
     at: number,
   ) =>
     engine.applyCommit(
-      {
-        profiles: events.map(([p]) => p),
-        userIds: events.map(() => null),
-        anonymousIds: events.map(() => null),
-        facts: {
-          at: events.map((_, i) => i),
-          name: events.map(([, n]) => n),
-          ts: events.map(() => at),
-          tie: events.map((_, i) => at + i),
-          values: events.map(() => []),
-        },
-        merges,
-        traits: [],
-      },
+      compactCommitOf(events, (i) => ({ ts: at, tie: at + i }), merges),
       at,
     );
   commit([[p1!, 'A']], [], NOW);
