@@ -66,7 +66,7 @@ class Records {
     const at = r * this.stride;
     this.f[at + TIMER] = 0;
     this.f[at + PRUNE] = Number.POSITIVE_INFINITY;
-    this.w.fill(0, 2 * (at + RECORD_TIMES), 2 * (at + this.stride));
+    this.w.fill(0, this.bitsOf(r), 2 * (at + this.stride));
     return r;
   }
 
@@ -74,9 +74,14 @@ class Records {
     this.free.push(r);
   }
 
+  /** Where record `r`'s first word of bits is in `w`. */
+  bitsOf(r: number): number {
+    return 2 * (r * this.stride + RECORD_TIMES);
+  }
+
   /** Whether record `r` is in any segment. */
   inAny(r: number): boolean {
-    const from = 2 * (r * this.stride + RECORD_TIMES);
+    const from = this.bitsOf(r);
     for (let k = from; k < from + this.words; k++) if (this.w[k] !== 0) return true;
     return false;
   }
@@ -103,7 +108,7 @@ class Records {
         f[to + TIMER] = this.f[from + TIMER]!;
         f[to + PRUNE] = this.f[from + PRUNE]!;
         for (const [i, j] of moves ?? []) {
-          if ((this.w[2 * (from + RECORD_TIMES) + (i >>> 5)]! & (1 << (i & 31))) !== 0)
+          if ((this.w[this.bitsOf(r) + (i >>> 5)]! & (1 << (i & 31))) !== 0)
             w[2 * (to + RECORD_TIMES) + (j >>> 5)]! |= 1 << (j & 31);
         }
       }
@@ -169,12 +174,12 @@ class ProfileState extends ProfileFacts implements ProfileView {
 
   has(i: number): boolean {
     const r = this.records;
-    return (r.w[2 * (this.record * r.stride + RECORD_TIMES) + (i >>> 5)]! & (1 << (i & 31))) !== 0;
+    return (r.w[r.bitsOf(this.record) + (i >>> 5)]! & (1 << (i & 31))) !== 0;
   }
 
   set(i: number, on: boolean): void {
     const r = this.records;
-    const k = 2 * (this.record * r.stride + RECORD_TIMES) + (i >>> 5);
+    const k = r.bitsOf(this.record) + (i >>> 5);
     if (on) r.w[k]! |= 1 << (i & 31);
     else r.w[k]! &= ~(1 << (i & 31));
   }

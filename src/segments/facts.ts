@@ -64,7 +64,7 @@ export class FactArena {
     else free.push(at);
   }
 
-  /** Facts' room in use and free, for the engine's figures. */
+  /** Fact slots handed out so far, and how many of them are in free blocks. */
   stats(): { slots: number; free: number } {
     let free = 0;
     for (let i = 0; i < this.free.length; i++) free += (this.free[i]?.length ?? 0) << i;
@@ -140,6 +140,7 @@ export class ProfileFacts {
   insert(name: string, ts: number, tie: number, values: readonly unknown[] | null): boolean {
     const n = this.n;
     const arena = this.arena;
+    const id = arena.idOf(name);
     let f = arena.f;
     let lo = n;
     if (n > 0) {
@@ -154,7 +155,6 @@ export class ProfileFacts {
           if (t < ts || (t === ts && f[this.at + STRIDE * mid + TIE]! < tie)) lo = mid + 1;
           else hi = mid;
         }
-        const id = arena.idOf(name);
         for (let k = lo; k < n; k++) {
           const p = this.at + STRIDE * k;
           if (f[p + TS] !== ts || f[p + TIE] !== tie) break;
@@ -177,7 +177,7 @@ export class ProfileFacts {
     f[p + TS] = ts;
     f[p + TIE] = tie;
     f[p + VALUES] = o;
-    f[p + NAME] = arena.idOf(name);
+    f[p + NAME] = id;
     this.n = n + 1;
     return true;
   }
