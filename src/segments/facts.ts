@@ -8,26 +8,40 @@ const NAME = 3;
 const MIN_CAPACITY = 4;
 
 const NO_VALUES: unknown[] = [];
+/** The page of a list that holds no block. */
+const NO_PAGE = new Float64Array(0);
 
 /**
- * The facts of many lists, in one `Float64Array`: a list holds a block of a power-of-two number of
- * facts, and a block let go of is kept for the next list that needs one of its size. A million
- * profiles hold a few facts each; as blocks in one array they are neither a million objects for
- * the collector to copy and mark nor, when a profile is read, an array header to reach before its
- * numbers. Event names are kept once each, by number.
+ * The facts of many lists, in pages of one `Float64Array` each: a list holds a block of a
+ * power-of-two number of facts within a page, and a block let go of is kept for the next list that
+ * needs one of its size. A million profiles hold a few facts each; as blocks in a few hundred
+ * arrays they are neither a million objects for the collector to copy and mark nor, when a profile
+ * is read, an array header to reach before its numbers. The arena grows by a page at a time: one
+ * array doubled and copied would stall the engine for seconds at a million profiles (a copy of
+ * hundreds of megabytes into memory not yet touched) and keep the old copy until a full
+ * collection. A block larger than a page has a page of its own. Event names are kept once each,
+ * by number.
  */
 export class FactArena {
-  /** The blocks. Replaced by a larger copy when full: read it through the arena, never keep it. */
-  f: Float64Array;
+  /** Numbers a page holds (a power of two of facts). */
+  private readonly pageSize: number;
+  /** The page being filled, and how far. */
+  private page: Float64Array;
   private top = 0;
-  /** Free blocks by size (index: log2 of the capacity). */
-  private readonly free: number[][] = [];
+  /** Numbers handed out from pages, free blocks included. */
+  private used = 0;
+  /** Free blocks by size (index: log2 of the capacity): their pages, and where in them they start. */
+  private readonly freePages: Float64Array[][] = [];
+  private readonly freeAt: number[][] = [];
+  /** The page of the block `alloc` returned last. */
+  allocated: Float64Array = NO_PAGE;
   /** Event names by number, and numbers by name. */
   readonly names: string[] = [];
   private readonly ids = new Map<string, number>();
 
-  constructor(facts = 1024) {
-    this.f = new Float64Array(STRIDE * facts);
+  constructor(pageFacts = 1 << 16) {
+    this.pageSize = STRIDE * capacityFor(pageFacts);
+    this.page = new Float64Array(this.pageSize);
   }
 
   /** The number of an event name (the same string each time: the definitions' own). */
@@ -41,34 +55,59 @@ export class FactArena {
     return id;
   }
 
-  /** Where a new block for `capacity` facts (a power of two) starts. */
+  /** Where a new block for `capacity` facts (a power of two) starts, in the page left in `allocated`. */
   alloc(capacity: number): number {
-    const free = this.free[31 - Math.clz32(capacity)];
-    if (free !== undefined && free.length > 0) return free.pop()!;
-    const size = STRIDE * capacity;
-    if (this.top + size > this.f.length) {
-      const f = new Float64Array(Math.max(2 * this.f.length, this.top + size));
-      f.set(this.f.subarray(0, this.top));
-      this.f = f;
+    const i = 31 - Math.clz32(capacity);
+    const at = this.freeAt[i]?.pop();
+    if (at !== undefined) {
+      this.allocated = this.freePages[i]!.pop()!;
+      return at;
     }
-    const at = this.top;
+    const size = STRIDE * capacity;
+    if (size > this.pageSize) {
+      this.used += size;
+      this.allocated = new Float64Array(size);
+      return 0;
+    }
+    if (this.top + size > this.pageSize) this.nextPage();
+    this.used += size;
+    this.allocated = this.page;
+    const from = this.top;
     this.top += size;
-    return at;
+    return from;
   }
 
-  /** Takes back the block at `at` of `capacity` facts. */
-  release(at: number, capacity: number): void {
+  /** Starts a new page; what was left of the last one becomes free blocks, largest first. */
+  private nextPage(): void {
+    for (let left = (this.pageSize - this.top) / STRIDE; left >= MIN_CAPACITY; ) {
+      const capacity = 2 ** (31 - Math.clz32(left));
+      this.release(this.page, this.top, capacity);
+      this.used += STRIDE * capacity;
+      this.top += STRIDE * capacity;
+      left -= capacity;
+    }
+    this.page = new Float64Array(this.pageSize);
+    this.top = 0;
+  }
+
+  /** Takes back the block at `at` of `page`, of `capacity` facts. */
+  release(page: Float64Array, at: number, capacity: number): void {
     const i = 31 - Math.clz32(capacity);
-    const free = this.free[i];
-    if (free === undefined) this.free[i] = [at];
-    else free.push(at);
+    const pages = this.freePages[i];
+    if (pages === undefined) {
+      this.freePages[i] = [page];
+      this.freeAt[i] = [at];
+    } else {
+      pages.push(page);
+      this.freeAt[i]!.push(at);
+    }
   }
 
   /** Fact slots handed out so far, and how many of them are in free blocks. */
   stats(): { slots: number; free: number } {
     let free = 0;
-    for (let i = 0; i < this.free.length; i++) free += (this.free[i]?.length ?? 0) << i;
-    return { slots: this.top / STRIDE, free };
+    for (let i = 0; i < this.freeAt.length; i++) free += (this.freeAt[i]?.length ?? 0) << i;
+    return { slots: this.used / STRIDE, free };
   }
 }
 
@@ -96,6 +135,8 @@ const roomFor = (n: number): number => n + (n >> 1) + 4;
  * the order. A list that never held a fact has no block and shares an empty `vals`.
  */
 export class ProfileFacts {
+  /** The page of its block, and where in it the block starts. */
+  private page: Float64Array = NO_PAGE;
   private at = -1;
   private capacity = 0;
   private vals: unknown[] = NO_VALUES;
@@ -110,29 +151,29 @@ export class ProfileFacts {
 
   /** The event name of fact `k` (the shared string the definitions use). */
   nameOf(k: number): string {
-    return this.arena.names[this.arena.f[this.at + STRIDE * k + NAME]!]!;
+    return this.arena.names[this.page[this.at + STRIDE * k + NAME]!]!;
   }
 
   /** The time of fact `k`, ms since the epoch. */
   ts(k: number): number {
-    return this.arena.f[this.at + STRIDE * k + TS]!;
+    return this.page[this.at + STRIDE * k + TS]!;
   }
 
   /** The tie-breaker of fact `k`. */
   tie(k: number): number {
-    return this.arena.f[this.at + STRIDE * k + TIE]!;
+    return this.page[this.at + STRIDE * k + TIE]!;
   }
 
   /** The projected value at `index` of fact `k` (null when it has none there). */
   value(k: number, index: number): unknown {
-    const o = this.arena.f[this.at + STRIDE * k + VALUES]!;
+    const o = this.page[this.at + STRIDE * k + VALUES]!;
     if (o < 0 || index >= (this.vals[o] as number)) return null;
     return this.vals[o + 1 + index] ?? null;
   }
 
   /** The projected values of fact `k`, as a new array (empty when it has none). */
   valuesOf(k: number): unknown[] {
-    const o = this.arena.f[this.at + STRIDE * k + VALUES]!;
+    const o = this.page[this.at + STRIDE * k + VALUES]!;
     return o < 0 ? [] : this.vals.slice(o + 1, o + 1 + (this.vals[o] as number));
   }
 
@@ -141,7 +182,7 @@ export class ProfileFacts {
     const n = this.n;
     const arena = this.arena;
     const id = arena.idOf(name);
-    let f = arena.f;
+    let f = this.page;
     let lo = n;
     if (n > 0) {
       const last = this.at + STRIDE * (n - 1);
@@ -169,7 +210,7 @@ export class ProfileFacts {
     }
     if (n === this.capacity) {
       this.move(capacityFor(n + 1));
-      f = arena.f;
+      f = this.page;
     }
     const p = this.at + STRIDE * lo;
     // A few numbers to shift: a loop, not `copyWithin` (a call into the runtime each time).
@@ -199,10 +240,12 @@ export class ProfileFacts {
     const arena = this.arena;
     const from = this.at;
     const had = this.capacity;
+    const old = this.page;
     const at = capacity > 0 ? arena.alloc(capacity) : -1;
-    const f = arena.f;
-    for (let i = 0; i < STRIDE * this.n; i++) f[at + i] = f[from + i]!;
-    if (had > 0) arena.release(from, had);
+    const page = capacity > 0 ? arena.allocated : NO_PAGE;
+    for (let i = 0; i < STRIDE * this.n; i++) page[at + i] = old[from + i]!;
+    if (had > 0) arena.release(old, from, had);
+    this.page = page;
     this.at = at;
     this.capacity = capacity;
   }
@@ -217,7 +260,7 @@ export class ProfileFacts {
 
   /** Keeps only the facts `keep` says yes to (in place); the values kept are packed anew. */
   retain(keep: (name: string, ts: number) => boolean): void {
-    const f = this.arena.f;
+    const f = this.page;
     const names = this.arena.names;
     let w = 0;
     let valuesDropped = false;
@@ -244,7 +287,7 @@ export class ProfileFacts {
     const from = this.vals;
     let size = 0;
     for (let k = 0; k < w; k++) {
-      const o = this.arena.f[this.at + STRIDE * k + VALUES]!;
+      const o = this.page[this.at + STRIDE * k + VALUES]!;
       if (o >= 0) size += 1 + (from[o] as number);
     }
     if (size === 0) {
@@ -256,9 +299,9 @@ export class ProfileFacts {
     let to = 0;
     for (let k = 0; k < w; k++) {
       const p = this.at + STRIDE * k + VALUES;
-      const o = this.arena.f[p]!;
+      const o = this.page[p]!;
       if (o < 0) continue;
-      this.arena.f[p] = to;
+      this.page[p] = to;
       const count = from[o] as number;
       for (let i = 0; i <= count; i++) vals[to++] = from[o + i];
     }

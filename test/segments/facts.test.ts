@@ -55,8 +55,9 @@ const read = (list: ProfileFacts): Fact[] =>
 test('lists sharing one arena each read back what they hold, through growth, pruning and reuse', () => {
   fc.assert(
     fc.property(fc.array(op, { maxLength: 120 }), (ops) => {
-      // A small arena, so that it is replaced by larger copies along the way.
-      const arena = new FactArena(4);
+      // Small pages, so that lists move between pages, a page's rest is handed out as free blocks,
+      // and large blocks have pages of their own.
+      const arena = new FactArena(8);
       const lists = Array.from({ length: 6 }, () => new ProfileFacts(arena));
       const models: Fact[][] = lists.map(() => []);
       for (const o of ops) {
@@ -100,5 +101,26 @@ test('a block let go of is handed to the next list that needs one of its size', 
   assert.deepEqual(
     read(b).map((f) => f.values),
     [[0], [1], [2]],
+  );
+});
+
+test('the arena grows by pages: the rest of a full page is handed out, a large block has its own', () => {
+  const arena = new FactArena(8);
+  const a = new ProfileFacts(arena);
+  for (let k = 0; k < 5; k++) a.insert('A', k, 0, null);
+  // A block of 4 at the start of the first page, then 8, which the page's rest cannot hold: the
+  // rest is a free block, and so is the first.
+  assert.deepEqual(arena.stats(), { slots: 16, free: 8 });
+  const c = new ProfileFacts(arena);
+  for (let k = 0; k < 9; k++) c.insert('C', k, 0, [k]);
+  // 4 from a free block, 8 on a third page, then 16, more than a page holds: a page of its own.
+  assert.deepEqual(arena.stats(), { slots: 40, free: 16 });
+  assert.deepEqual(
+    read(c).map((f) => [f.ts, f.values]),
+    [0, 1, 2, 3, 4, 5, 6, 7, 8].map((k) => [k, [k]]),
+  );
+  assert.deepEqual(
+    read(a).map((f) => f.ts),
+    [0, 1, 2, 3, 4],
   );
 });
