@@ -315,7 +315,7 @@ export class SegmentEngine {
     const names = this.reg.traitNames;
     if (names.size === 0) return EMPTY;
     const out: JsonObject = {};
-    for (const n of names) if (traits[n] !== undefined) out[n] = traits[n];
+    for (const n of names) if (traits[n] !== undefined) out[n] = this.arena.intern(traits[n]);
     return out;
   }
 

@@ -7,6 +7,10 @@ const NAME = 3;
 /** The smallest block: room for four facts. */
 const MIN_CAPACITY = 4;
 
+/** Distinct values an arena keeps once each, and the longest string it keeps so. */
+const MAX_SHARED = 1 << 16;
+const MAX_SHARED_LENGTH = 64;
+
 const NO_VALUES: unknown[] = [];
 /** The page of a list that holds no block. */
 const NO_PAGE = new Float64Array(0);
@@ -38,6 +42,8 @@ export class FactArena {
   /** Event names by number, and numbers by name. */
   readonly names: string[] = [];
   private readonly ids = new Map<string, number>();
+  /** Values kept once each (see `intern`). */
+  private readonly shared = new Map<string | number, string | number>();
 
   constructor(pageFacts = 1 << 16) {
     this.pageSize = STRIDE * capacityFor(pageFacts);
@@ -53,6 +59,24 @@ export class FactArena {
       this.ids.set(name, id);
     }
     return id;
+  }
+
+  /**
+   * The copy of a value kept once for every fact and profile that holds it: the values read by
+   * definitions are mostly a few of many (a category, a campaign, a plan, a price), yet each event
+   * brings its own string or boxed number, a million profiles keep millions of them, and every
+   * full collection marks each. Small integers, booleans and null are not objects; long strings
+   * and values past the table's bound stay as they came.
+   */
+  intern<T>(v: T): T {
+    if (typeof v === 'string') {
+      if (v.length > MAX_SHARED_LENGTH) return v;
+    } else if (typeof v !== 'number' || Number.isInteger(v)) return v;
+    const key = v as string | number;
+    const kept = this.shared.get(key);
+    if (kept !== undefined) return kept as T;
+    if (this.shared.size < MAX_SHARED) this.shared.set(key, key);
+    return v;
   }
 
   /** Where a new block for `capacity` facts (a power of two) starts, in the page left in `allocated`. */
@@ -232,7 +256,7 @@ export class ProfileFacts {
     }
     const vals = this.vals;
     vals[this.v++] = values.length;
-    for (let i = 0; i < values.length; i++) vals[this.v++] = values[i];
+    for (let i = 0; i < values.length; i++) vals[this.v++] = this.arena.intern(values[i]);
   }
 
   /** Moves the facts to a block of `capacity` (none for 0), letting the old one go. */
