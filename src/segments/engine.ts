@@ -1,4 +1,3 @@
-import { BinaryHeap } from '../core/binary-heap.ts';
 import type { JsonObject } from '../core/event.ts';
 import type { ProfileId } from '../core/ids.ts';
 import type { CompactCommit, CompactFact } from './compact.ts';
@@ -14,6 +13,7 @@ import {
 } from './evaluate.ts';
 import { FactArena, ProfileFacts } from './facts.ts';
 import type { CompiledSegment, Registry } from './registry.ts';
+import { TimerHeap } from './timer-heap.ts';
 
 export const SEGMENT_ENTERED = 'Segment Entered';
 export const SEGMENT_EXITED = 'Segment Exited';
@@ -235,7 +235,10 @@ export class SegmentEngine {
   /** For `follow`: each profile's last input in the commit being applied (reused). */
   private readonly lastInput = new Map<ProfileId, number>();
   private passes = 0;
-  private readonly timers = new BinaryHeap<{ at: number; state: ProfileState }>((a, b) => a.at < b.at);
+  /** Pending timers, by record: a profile's timer is pending while its `timerAt` is the entry's time. */
+  private readonly timers = new TimerHeap();
+  /** Each record's profile (undefined once forgotten). */
+  private readonly byRecord: (ProfileState | undefined)[] = [];
 
   constructor(reg: Registry) {
     this.reg = reg;
@@ -301,6 +304,7 @@ export class SegmentEngine {
   private create(id: ProfileId): ProfileState {
     const s = new ProfileState(id, this.records, this.arena);
     this.profiles.set(id, s);
+    this.byRecord[s.record] = s;
     this.newIds.push(id);
     return s;
   }
@@ -500,6 +504,7 @@ export class SegmentEngine {
     }
     s.gone = true;
     s.clear();
+    this.byRecord[s.record] = undefined;
     this.records.release(s.record);
     this.profiles.delete(id);
   }
@@ -574,7 +579,7 @@ export class SegmentEngine {
     }
     if (wake !== null && wake > now && wake !== s.timerAt) {
       s.timerAt = wake;
-      this.timers.push({ at: wake, state: s });
+      this.timers.push(wake, s.record);
     } else if (wake === null) s.timerAt = 0;
   }
 
@@ -614,11 +619,12 @@ export class SegmentEngine {
   fireDue(now: number): Transition[] {
     const out: Transition[] = [];
     for (;;) {
-      const top = this.timers.peek();
-      if (top === undefined || top.at > now) break;
+      const at = this.timers.peekAt();
+      if (at > now) break;
+      const s = this.byRecord[this.timers.peekWho()];
       this.timers.pop();
-      const s = top.state;
-      if (s.gone || s.timerAt !== top.at) continue;
+      // Superseded, or its profile forgotten (a record reused since holds a timer of its own).
+      if (s === undefined || s.timerAt !== at) continue;
       s.timerAt = 0;
       this.evaluateProfile(s, this.reg.timed, now, out, true);
     }
@@ -628,9 +634,9 @@ export class SegmentEngine {
   /** When the next timer is due, if any. */
   nextDue(): number | null {
     for (;;) {
-      const top = this.timers.peek();
-      if (top === undefined) return null;
-      if (!top.state.gone && top.state.timerAt === top.at) return top.at;
+      if (this.timers.size === 0) return null;
+      const at = this.timers.peekAt();
+      if (this.byRecord[this.timers.peekWho()]?.timerAt === at) return at;
       this.timers.pop();
     }
   }
