@@ -136,23 +136,13 @@ export interface SystemTrack {
  * `timestamp` of `at`, built directly: no message object to copy, no timestamp to print and read
  * back, no question about clock skew (the product's own clock sent it). The segment engine
  * announces its membership changes this way, several per event at times, so what each costs
- * counts.
+ * counts. Each waits for its commit (a hundred milliseconds and more under load), long enough to
+ * outlive the request thread's young collections, so it keeps only what the commit needs: the
+ * stored message as text, not also as an object (`bodyOf` parses it for the rare reader).
  */
 export function systemTrack(t: SystemTrack, ctx: NormalizeContext): NormalizedEvent {
   const timestamp = isoOf(t.at);
-  const body: JsonObject = {
-    type: 'track',
-    event: t.event,
-    properties: t.properties,
-    timestamp,
-    messageId: t.messageId,
-    context: t.context,
-    userId: t.userId,
-    anonymousId: t.anonymousId,
-    originalTimestamp: timestamp,
-    receivedAt: isoOf(ctx.receivedAt),
-  };
-  const event: NormalizedEvent & { [BODY]: JsonObject } = {
+  return {
     workspaceId: ctx.workspaceId,
     sourceId: ctx.sourceId,
     messageId: t.messageId,
@@ -162,12 +152,24 @@ export function systemTrack(t: SystemTrack, ctx: NormalizeContext): NormalizedEv
     anonymousId: t.anonymousId,
     previousId: null,
     groupId: null,
-    traits: {},
+    traits: NO_TRAITS,
     timestamp: t.at,
     receivedAt: ctx.receivedAt,
-    bodyJson: JSON.stringify(body),
+    bodyJson: JSON.stringify({
+      type: 'track',
+      event: t.event,
+      properties: t.properties,
+      timestamp,
+      messageId: t.messageId,
+      context: t.context,
+      userId: t.userId,
+      anonymousId: t.anonymousId,
+      originalTimestamp: timestamp,
+      receivedAt: isoOf(ctx.receivedAt),
+    }),
     consent: null,
-    [BODY]: body,
   };
-  return event;
 }
+
+/** The traits of an event that carries none, shared. */
+const NO_TRAITS: JsonObject = Object.freeze({}) as JsonObject;

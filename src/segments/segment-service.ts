@@ -451,18 +451,21 @@ export class SegmentService {
   private announce(transitions: Transition[], started = performance.now()): void {
     if (transitions.length === 0) return;
     const answered = performance.now();
+    // Counted now: the transitions need not outlive the building of their events.
+    const count = transitions.length;
+    let entered = 0;
+    for (const t of transitions) if (t.entered) entered++;
     this.submit(transitions).then(
       () => {
-        const entered = transitions.filter((t) => t.entered).length;
         this.deps.observer?.announced(
           (performance.now() - started) / 1000,
           entered,
-          transitions.length - entered,
+          count - entered,
           (answered - started) / 1000,
         );
       },
       (err: unknown) => {
-        this.deps.log?.error({ err, count: transitions.length }, 'segment changes could not be stored');
+        this.deps.log?.error({ err, count }, 'segment changes could not be stored');
       },
     );
   }
@@ -478,32 +481,59 @@ export class SegmentService {
     };
   }
 
-  private async submit(transitions: Transition[]): Promise<void> {
-    const { workspace, systemSource, clock, store } = this.deps;
-    const events: NormalizedEvent[] = [];
+  /**
+   * Stores the changes as events. Nothing here waits for the commit holding on to the transitions
+   * or anything else it no longer needs: under load a commit takes long enough for what it keeps
+   * alive to be copied by the request thread's young collections and promoted.
+   */
+  private submit(transitions: Transition[]): Promise<unknown> {
+    try {
+      for (const t of transitions) {
+        if (t.userId === null && t.anonymousId === null)
+          return this.identified(transitions).then((ts) => this.storeAnnouncements(ts));
+      }
+      return this.storeAnnouncements(transitions);
+    } catch (err) {
+      // A failure is the caller's to log, as a rejection, like a failed commit.
+      return Promise.reject(err);
+    }
+  }
+
+  /** The transitions with an identity each, read from the store where the engine knew none. */
+  private async identified(transitions: Transition[]): Promise<Transition[]> {
+    const { workspace, store } = this.deps;
+    const out: Transition[] = [];
+    for (const t of transitions) {
+      if (t.userId !== null || t.anonymousId !== null) {
+        out.push(t);
+        continue;
+      }
+      const p = await store.getProfile(workspace, t.profile);
+      if (p === null) continue;
+      const userId = p.userIds[0] ?? null;
+      const anonymousId = p.anonymousIds[0] ?? null;
+      if (userId !== null || anonymousId !== null) out.push({ ...t, userId, anonymousId });
+    }
+    return out;
+  }
+
+  private storeAnnouncements(transitions: readonly Transition[]): Promise<unknown> {
+    const { workspace, systemSource, clock } = this.deps;
     const ctx: NormalizeContext = {
       workspaceId: workspace,
       sourceId: systemSource,
       receivedAt: clock.now(),
       newMessageId: randomUUID,
     };
+    const events: NormalizedEvent[] = [];
     for (const t of transitions) {
-      let userId = t.userId;
-      let anonymousId = t.anonymousId;
-      if (userId === null && anonymousId === null) {
-        const p = await store.getProfile(workspace, t.profile);
-        if (p === null) continue;
-        userId = p.userIds[0] ?? null;
-        anonymousId = p.anonymousIds[0] ?? null;
-        if (userId === null && anonymousId === null) continue;
-      }
       events.push(
         systemTrack(
           {
             event: t.entered ? SEGMENT_ENTERED : SEGMENT_EXITED,
-            userId,
+            userId: t.userId,
             // A person with a user id is announced by it alone, as a client would send it.
-            anonymousId: userId === null ? anonymousId : null,
+            anonymousId: t.userId === null ? t.anonymousId : null,
             properties: { segment_key: t.key },
             at: t.at,
             messageId: `segment:${t.key}:${t.profile}:${t.at}:${t.entered ? 'in' : 'out'}`,
@@ -513,7 +543,7 @@ export class SegmentService {
         ),
       );
     }
-    if (events.length > 0) await this.deps.ingest.submit(events);
+    return events.length > 0 ? this.deps.ingest.submit(events) : Promise.resolve();
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -49,12 +49,12 @@ test('systemTrack makes the event normalizeMessage makes of the same track messa
         else message.anonymousId = who.anonymousId;
         const expected = normalizeMessage(message, 'track', ctx);
         const made = systemTrack({ event, ...who, properties, at, messageId, context }, ctx);
-        const { bodyJson: a, ...madeFields } = made;
-        const { bodyJson: b, ...expectedFields } = expected;
+        // The named fields only: a client's event also keeps its message as an object, under a symbol.
+        const { bodyJson: a, ...madeFields } = Object.fromEntries(Object.entries(made));
+        const { bodyJson: b, ...expectedFields } = Object.fromEntries(Object.entries(expected));
         assert.deepEqual(madeFields, expectedFields);
-        assert.deepEqual(JSON.parse(a), JSON.parse(b));
-        // The engine reads the message without parsing it again.
-        assert.deepEqual(bodyOf(made), JSON.parse(b));
+        assert.deepEqual(JSON.parse(a as string), JSON.parse(b as string));
+        assert.deepEqual(bodyOf(made), JSON.parse(b as string));
       },
     ),
     { numRuns: 2_000 },

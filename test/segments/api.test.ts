@@ -359,3 +359,57 @@ describe('the first definition on a server that followed no segments', () => {
     );
   });
 });
+
+describe('a change for a person the engine knows by traits alone', () => {
+  const dataDir = tempDir();
+  const clock = new VirtualClock(T0);
+  let server: InProcessServer;
+  before(async () => {
+    server = await startApp({ clock, dataDir, keepData: true });
+  });
+  after(async () => {
+    await server?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('is announced under the identity the store holds', async () => {
+    const dee = uid('dee');
+    const put = await admin(server.url, 'PUT', '/api/segments/new-signups', {
+      trait: 'signed_up',
+      op: 'within_last',
+      value: '7d',
+    });
+    assert.equal(put.status, 201);
+    const r = await postTracking(server.url, '/v1/identify', {
+      userId: dee,
+      traits: { signed_up: iso(T0 - DAY) },
+    });
+    assert.equal(r.status, 200);
+    const p = await profile(dee);
+    await eventually(
+      'Segment Entered is on the timeline',
+      async () => segmentEvents(await timeline(server.url, p.id), 'new-signups'),
+      (e) => e.length === 1,
+    );
+
+    // After a restart the engine knows dee from the profile's traits, with no event that names
+    // an identity: when the window slides past the sign-up, the identity comes from the store.
+    await server.close();
+    server = await startApp({ clock, dataDir, keepData: true });
+    await eventually(
+      'segments recomputed',
+      async () => (await admin<SegmentBody>(server.url, 'GET', '/api/segments/new-signups')).body,
+      (s) => s.status === 'ready' && s.size === 1,
+    );
+    clock.advance(7 * DAY);
+    const announced = await eventually(
+      'Segment Exited is on the timeline',
+      async () => (await timeline(server.url, p.id)).filter((e) => e.event === 'Segment Exited'),
+      (e) => e.length === 1,
+    );
+    assert.equal(announced[0]!.userId, dee);
+    assert.equal((await profile(dee)).segments.length, 0);
+  });
+
+  const profile = async (userId: string) => (await findProfile(server.url, 'userId', userId)) as ProfileBody;
+});
