@@ -129,8 +129,12 @@ class ProfileState extends ProfileFacts implements ProfileView {
   anonymousId: string | null = null;
   /** Set when the profile is forgotten (merged away or erased): its pending timers are void. */
   gone = false;
-  /** What the commit being applied changed about it (null between commits). */
-  dirty: Dirty | null = null;
+  /**
+   * Where what the commit being applied changed about it is in that commit's list (−1 between
+   * commits). A number, not the object: a young object stored in a state that is old would be
+   * remembered by the next young collection, once for each profile a commit reaches.
+   */
+  dirtyAt = -1;
   /** The engine's memo of computed values while this profile is being evaluated (else null). */
   computedMemo: ComputedMemo | null = null;
   /** Its record (see `Records`). */
@@ -368,7 +372,7 @@ export class SegmentEngine {
     try {
       return this.follow(c, now, dirty);
     } finally {
-      for (const d of dirty) d.state.dirty = null;
+      for (const d of dirty) d.state.dirtyAt = -1;
     }
   }
 
@@ -376,11 +380,11 @@ export class SegmentEngine {
     // Each profile is looked up once in the engine's map; what changed about it hangs on its state
     // while the commit is applied.
     const mark = (s: ProfileState): Dirty => {
-      if (s.dirty === null) {
-        s.dirty = new Dirty(s);
-        dirty.push(s.dirty);
+      if (s.dirtyAt < 0) {
+        s.dirtyAt = dirty.length;
+        dirty.push(new Dirty(s));
       }
-      return s.dirty;
+      return dirty[s.dirtyAt]!;
     };
     const merge = (from: ProfileId, into: ProfileId) => {
       // The profile merged away is forgotten: its state is gone, and skipped below.
@@ -423,9 +427,10 @@ export class SegmentEngine {
         const name = facts.name[f]!;
         if (this.addFact(s, name, facts.ts[f]!, facts.tie[f]!, facts.values[f]!, now)) mark(s).added(name);
       }
-      if (last !== null && s.dirty !== null && last.get(profile) === i) {
-        this.evaluateDirty(s.dirty, now, out);
-        s.dirty.done = true;
+      if (last !== null && s.dirtyAt >= 0 && last.get(profile) === i) {
+        const d = dirty[s.dirtyAt]!;
+        this.evaluateDirty(d, now, out);
+        d.done = true;
       }
     }
     while (m < merges.length) {
