@@ -364,6 +364,7 @@ describe('a change for a person the engine knows by traits alone', () => {
   const dataDir = tempDir();
   const clock = new VirtualClock(T0);
   let server: InProcessServer;
+  const profile = async (userId: string) => (await findProfile(server.url, 'userId', userId)) as ProfileBody;
   before(async () => {
     server = await startApp({ clock, dataDir, keepData: true });
   });
@@ -410,6 +411,4 @@ describe('a change for a person the engine knows by traits alone', () => {
     assert.equal(announced[0]!.userId, dee);
     assert.equal((await profile(dee)).segments.length, 0);
   });
-
-  const profile = async (userId: string) => (await findProfile(server.url, 'userId', userId)) as ProfileBody;
 });
