@@ -40,6 +40,16 @@ export interface AppendTx {
   pairOwner?(ws: WorkspaceId, userId: string, anonymousId: string): ProfileId | undefined;
   /** Called when a user id and an anonymous id were both found to belong to `profile`. */
   rememberPair?(ws: WorkspaceId, userId: string, anonymousId: string, profile: ProfileId): void;
+  /**
+   * Optional, for an adapter whose reads and writes inside the transaction are synchronous:
+   * `ownerOf` and `insertEvent` answered at once. With both, the usual event (a track, page or
+   * screen of known people) is applied without waiting on a promise, which costs more than the
+   * look-ups themselves when the answers are in memory.
+   */
+  readonly now?: {
+    ownerOf(ws: WorkspaceId, id: Identifier): ProfileId | null;
+    insertEvent(ev: NormalizedEvent, profile: ProfileId): boolean;
+  };
 }
 
 /** Collects a commit's `CommitChanges` while `applyEvents` runs. */
@@ -138,6 +148,27 @@ async function updateColumn(
   if (column === 'traits') changes?.traitsOf(ev.workspaceId, profile);
 }
 
+/**
+ * The owners of an event's user id and anonymous id (in `identifiersOf`'s order), found without
+ * waiting, for an event that only adds to the log (a track, page or screen without consent);
+ * undefined when the adapter answers only asynchronously or the event is of another kind.
+ */
+function ownersNow(tx: AppendTx, ev: NormalizedEvent): (ProfileId | null)[] | undefined {
+  const now = tx.now;
+  if (now === undefined || ev.consent !== null) return undefined;
+  if (ev.type !== 'track' && ev.type !== 'page' && ev.type !== 'screen') return undefined;
+  const ws = ev.workspaceId;
+  const { userId, anonymousId } = ev;
+  if (userId !== null && anonymousId !== null) {
+    const known = tx.pairOwner?.(ws, userId, anonymousId);
+    if (known !== undefined) return [known, known];
+  }
+  const found: (ProfileId | null)[] = [];
+  if (userId !== null) found.push(now.ownerOf(ws, { kind: 'user_id', value: userId }));
+  if (anonymousId !== null) found.push(now.ownerOf(ws, { kind: 'anonymous_id', value: anonymousId }));
+  return found;
+}
+
 /** Resolves the event's profile, applying merges and new identifiers. */
 export async function resolveProfile(
   tx: AppendTx,
@@ -145,18 +176,24 @@ export async function resolveProfile(
   cfg: IdentityConfig,
   onRefused?: RefusalSink,
   changes?: ChangeCollector,
+  /** The owners of the event's identifiers, when already looked up (see `ownersNow`). */
+  lookedUp?: readonly (ProfileId | null)[],
 ): Promise<ProfileId> {
   const ws = ev.workspaceId;
   // An identify may carry identifier traits and an alias a previous id: only other types are
   // answered by their pair of ids alone.
   const pair = ev.userId !== null && ev.anonymousId !== null && ev.type !== 'identify' && ev.type !== 'alias';
-  if (pair && tx.pairOwner !== undefined) {
+  if (pair && lookedUp === undefined && tx.pairOwner !== undefined) {
     const known = tx.pairOwner(ws, ev.userId!, ev.anonymousId!);
     if (known !== undefined) return known;
   }
   const ids = await identifiersOf(tx, ev, cfg);
-  const found: (ProfileId | null)[] = [];
-  for (const id of ids) found.push(await tx.ownerOf(ws, id));
+  let found = lookedUp;
+  if (found === undefined) {
+    const looked: (ProfileId | null)[] = [];
+    for (const id of ids) looked.push(await tx.ownerOf(ws, id));
+    found = looked;
+  }
   // The usual case: every identifier is known and points at one profile; nothing to decide.
   const first = found[0];
   if (first && found.every((o) => o === first)) {
@@ -198,7 +235,21 @@ export async function applyEvents(
     let stored = 0;
     let duplicates = 0;
     for (const ev of group) {
-      const profile = await resolveProfile(tx, ev, identity(ev.workspaceId), onRefused, changes);
+      // The usual event, of people already known, takes the path without promises.
+      const owners = ownersNow(tx, ev);
+      const known = owners?.[0];
+      if (known && owners!.every((o) => o === known)) {
+        if (owners!.length === 2) tx.rememberPair?.(ev.workspaceId, ev.userId!, ev.anonymousId!, known);
+        if (tx.now!.insertEvent(ev, known)) {
+          stored++;
+          changes?.profiles.push(known);
+        } else {
+          duplicates++;
+          changes?.profiles.push(null);
+        }
+        continue;
+      }
+      const profile = await resolveProfile(tx, ev, identity(ev.workspaceId), onRefused, changes, owners);
       if (!(await tx.insertEvent(ev, profile))) {
         duplicates++;
         changes?.profiles.push(null);

@@ -21,6 +21,7 @@ import {
   asProfileId,
   asSourceId,
   asWorkspaceId,
+  type ProfileId,
   type SourceId,
   type WorkspaceId,
 } from '../../src/core/ids.ts';
@@ -453,6 +454,52 @@ for (const dialect of DIALECTS) {
       const bob = await mustFind(store, ws, 'user_id', 'u-bob');
       assert.equal(bob.id, visitor.id);
       assert.deepEqual(bob.anonymousIds, ['anon-new']);
+    });
+
+    test('a track of known people: one owner stores at once, two owners merge, a new id attaches, a retry is a duplicate', async () => {
+      const ws = newWorkspace();
+      const emit = emitter(ws);
+      const people = await store.appendWithChanges(
+        [
+          [emit('identify', { userId: 'u-kim', anonymousId: 'anon-kim', timestamp: at(1) })],
+          [emit('track', { anonymousId: 'anon-lee', event: 'Viewed', timestamp: at(2) })],
+        ],
+        rules(),
+      );
+      const [kim, lee] = people.changes.profiles as ProfileId[];
+      const again = emit('track', {
+        userId: 'u-kim',
+        anonymousId: 'anon-kim',
+        event: 'Viewed',
+        timestamp: at(3),
+      });
+      const next = await store.appendWithChanges(
+        [
+          [
+            again,
+            emit('track', { userId: 'u-kim', event: 'Viewed', timestamp: at(4) }),
+            emit('page', { anonymousId: 'anon-lee', name: 'Home', timestamp: at(5) }),
+            again,
+            // Known people on both ids, but two of them: the profiles merge, as for any event.
+            emit('track', { userId: 'u-kim', anonymousId: 'anon-lee', event: 'Linked', timestamp: at(6) }),
+            // A new anonymous id beside a known user id joins that profile.
+            emit('screen', { userId: 'u-kim', anonymousId: 'anon-kim-2', name: 'Cart', timestamp: at(7) }),
+          ],
+        ],
+        rules(),
+      );
+      assert.deepEqual(next.outcomes, [{ stored: 5, duplicates: 1 }]);
+      assert.deepEqual(next.changes.profiles, [kim, kim, lee, null, kim, kim]);
+      assert.deepEqual(next.changes.merges, [{ from: lee, into: kim, at: 4 }]);
+      const merged = await store.findProfile(ws, 'anonymous_id', 'anon-kim-2');
+      assert.equal(merged?.id, kim);
+      assert.deepEqual([...merged!.anonymousIds].sort(), ['anon-kim', 'anon-kim-2', 'anon-lee']);
+      const after = await store.appendWithChanges(
+        [[emit('track', { userId: 'u-kim', anonymousId: 'anon-lee', event: 'Viewed', timestamp: at(8) })]],
+        rules(),
+      );
+      assert.deepEqual(after.changes.profiles, [kim]);
+      assert.deepEqual(after.changes.merges, []);
     });
 
     test("a commit reports each event's profile, the merges and the changed traits; scans follow merges", async () => {

@@ -588,18 +588,42 @@ export class SqliteStore implements Store {
     for (const cache of Object.values(this.versioned)) cache.delete(profile);
   }
 
+  private ownerNow(ws: WorkspaceId, id: Identifier): ProfileId | null {
+    const cache = this.ownersOf(ws, id.kind);
+    let profile = cache.get(id.value);
+    if (profile === undefined) {
+      const row = this.stmt.owner.get(ws, id.kind, id.value);
+      if (row === undefined) return null;
+      profile = asProfileId(row.profile_id);
+      cache.set(id.value, profile);
+    }
+    return profile;
+  }
+
+  /** False when (source, messageId) is already stored. */
+  private insertEventNow(ev: NormalizedEvent, profile: ProfileId): boolean {
+    if (this.index.seen(ev.sourceId, ev.messageId)) return false;
+    const seq = this.nextSeq++;
+    const rows = this.eventRows;
+    rows.push(
+      seq,
+      ev.workspaceId,
+      ev.sourceId,
+      ev.messageId,
+      profile,
+      ev.type,
+      ev.name,
+      ev.timestamp,
+      ev.receivedAt,
+      ev.bodyJson,
+    );
+    if (rows.length === EVENT_COLUMNS * EVENTS_PER_INSERT) this.flushEvents();
+    this.index.appended(ev.sourceId, ev.messageId, profile, ev.timestamp, seq);
+    return true;
+  }
+
   private readonly tx: AppendTx = {
-    ownerOf: async (ws: WorkspaceId, id: Identifier): Promise<ProfileId | null> => {
-      const cache = this.ownersOf(ws, id.kind);
-      let profile = cache.get(id.value);
-      if (profile === undefined) {
-        const row = this.stmt.owner.get(ws, id.kind, id.value);
-        if (row === undefined) return null;
-        profile = asProfileId(row.profile_id);
-        cache.set(id.value, profile);
-      }
-      return profile;
-    },
+    ownerOf: async (ws: WorkspaceId, id: Identifier): Promise<ProfileId | null> => this.ownerNow(ws, id),
     userIdsOf: async (profile) => this.userIdsOf(profile),
     pairOwner: (ws, userId, anonymousId) => {
       const p = this.pairs.get(userId);
@@ -678,25 +702,10 @@ export class SqliteStore implements Store {
       }
       this.stmt.linkGroup.run(profile, groupId, ev.workspaceId);
     },
-    insertEvent: async (ev, profile) => {
-      if (this.index.seen(ev.sourceId, ev.messageId)) return false;
-      const seq = this.nextSeq++;
-      const rows = this.eventRows;
-      rows.push(
-        seq,
-        ev.workspaceId,
-        ev.sourceId,
-        ev.messageId,
-        profile,
-        ev.type,
-        ev.name,
-        ev.timestamp,
-        ev.receivedAt,
-        ev.bodyJson,
-      );
-      if (rows.length === EVENT_COLUMNS * EVENTS_PER_INSERT) this.flushEvents();
-      this.index.appended(ev.sourceId, ev.messageId, profile, ev.timestamp, seq);
-      return true;
+    insertEvent: async (ev, profile) => this.insertEventNow(ev, profile),
+    now: {
+      ownerOf: (ws, id) => this.ownerNow(ws, id),
+      insertEvent: (ev, profile) => this.insertEventNow(ev, profile),
     },
   };
 
