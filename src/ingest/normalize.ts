@@ -137,38 +137,59 @@ export interface SystemTrack {
  * back, no question about clock skew (the product's own clock sent it). The segment engine
  * announces its membership changes this way, several per event at times, so what each costs
  * counts. Each waits for its commit (a hundred milliseconds and more under load), long enough to
- * outlive the request thread's young collections, so it keeps only what the commit needs: the
- * stored message as text, not also as an object (`bodyOf` parses it for the rare reader).
+ * outlive the request thread's young collections and be copied into the old generation, so it
+ * keeps only its fields: the stored message is written out as text when it is read (once, as the
+ * commit is sent to the store), not kept beside them.
  */
 export function systemTrack(t: SystemTrack, ctx: NormalizeContext): NormalizedEvent {
-  const timestamp = isoOf(t.at);
-  return {
-    workspaceId: ctx.workspaceId,
-    sourceId: ctx.sourceId,
-    messageId: t.messageId,
-    type: 'track',
-    name: t.event,
-    userId: t.userId,
-    anonymousId: t.anonymousId,
-    previousId: null,
-    groupId: null,
-    traits: NO_TRAITS,
-    timestamp: t.at,
-    receivedAt: ctx.receivedAt,
-    bodyJson: JSON.stringify({
+  return new SystemTrackEvent(t, ctx);
+}
+
+class SystemTrackEvent implements NormalizedEvent {
+  readonly workspaceId: WorkspaceId;
+  readonly sourceId: SourceId;
+  readonly messageId: string;
+  readonly type = 'track' as const;
+  readonly name: string;
+  readonly userId: string | null;
+  readonly anonymousId: string | null;
+  readonly previousId = null;
+  readonly groupId = null;
+  readonly traits = NO_TRAITS;
+  readonly timestamp: number;
+  readonly receivedAt: number;
+  readonly consent = null;
+  private readonly properties: JsonObject;
+  private readonly context: JsonObject;
+
+  constructor(t: SystemTrack, ctx: NormalizeContext) {
+    this.workspaceId = ctx.workspaceId;
+    this.sourceId = ctx.sourceId;
+    this.messageId = t.messageId;
+    this.name = t.event;
+    this.userId = t.userId;
+    this.anonymousId = t.anonymousId;
+    this.timestamp = t.at;
+    this.receivedAt = ctx.receivedAt;
+    this.properties = t.properties;
+    this.context = t.context;
+  }
+
+  get bodyJson(): string {
+    const timestamp = isoOf(this.timestamp);
+    return JSON.stringify({
       type: 'track',
-      event: t.event,
-      properties: t.properties,
+      event: this.name,
+      properties: this.properties,
       timestamp,
-      messageId: t.messageId,
-      context: t.context,
-      userId: t.userId,
-      anonymousId: t.anonymousId,
+      messageId: this.messageId,
+      context: this.context,
+      userId: this.userId,
+      anonymousId: this.anonymousId,
       originalTimestamp: timestamp,
-      receivedAt: isoOf(ctx.receivedAt),
-    }),
-    consent: null,
-  };
+      receivedAt: isoOf(this.receivedAt),
+    });
+  }
 }
 
 /** The traits of an event that carries none, shared. */
