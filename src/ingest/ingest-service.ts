@@ -42,7 +42,6 @@ export class IngestService {
   private idle: (() => void)[] = [];
   private readonly maxInFlight: number;
   private readonly listeners: CommitListener[] = [];
-  private readonly admitters: ((events: readonly NormalizedEvent[]) => void)[] = [];
   /** Set while `exclusive` waits for, or runs with, no commit in flight. */
   private held = 0;
   private quiet: (() => void)[] = [];
@@ -57,7 +56,6 @@ export class IngestService {
 
   /** Resolves once the events are committed. */
   submit(events: readonly NormalizedEvent[]): Promise<AppendOutcome> {
-    for (const admit of this.admitters) admit(events);
     return new Promise((resolve, reject) => {
       this.queue.push({ events, resolve, reject });
       this.queuedEvents += events.length;
@@ -68,14 +66,6 @@ export class IngestService {
   /** Follows every commit from now on; listeners are called in the order they were added. */
   listen(listener: CommitListener): void {
     this.listeners.push(listener);
-  }
-
-  /**
-   * Sees the events of every submission from now on, as they are queued, before their commit:
-   * for a listener that can work out early what it will need of them. Must not throw.
-   */
-  admit(admitter: (events: readonly NormalizedEvent[]) => void): void {
-    this.admitters.push(admitter);
   }
 
   /**

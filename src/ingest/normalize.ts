@@ -65,7 +65,7 @@ export function normalizeMessage(m: JsonObject, type: EventType, ctx: NormalizeC
   else if (type === 'alias') body.previousId = asId(m.previousId);
 
   const consentPrefs = isObject(context.consent) ? context.consent.categoryPreferences : undefined;
-  const event: NormalizedEvent & Held = {
+  const event: NormalizedEvent & { [BODY]: JsonObject } = {
     workspaceId: ctx.workspaceId,
     sourceId: ctx.sourceId,
     messageId,
@@ -82,7 +82,6 @@ export function normalizeMessage(m: JsonObject, type: EventType, ctx: NormalizeC
     bodyJson: JSON.stringify(body),
     consent: isObject(consentPrefs) ? consentPrefs : null,
     [BODY]: body,
-    [KEPT]: undefined,
   };
   return event;
 }
@@ -95,35 +94,9 @@ export function normalizeMessage(m: JsonObject, type: EventType, ctx: NormalizeC
  */
 const BODY = Symbol('body');
 
-/** What a reader of the committed event keeps on it in place of the message (see `keepInstead`). */
-const KEPT = Symbol('kept');
-
-interface Held {
-  [BODY]: JsonObject | undefined;
-  [KEPT]: unknown;
-}
-
 /** The message of an event as an object, without parsing when this thread normalised it. */
 export const bodyOf = (ev: NormalizedEvent): JsonObject =>
-  (ev as Partial<Held>)[BODY] ?? (JSON.parse(ev.bodyJson) as JsonObject);
-
-/** The message as an object when the event still holds it; undefined otherwise (nothing parsed). */
-export const heldBodyOf = (ev: NormalizedEvent): JsonObject | undefined => (ev as Partial<Held>)[BODY];
-
-/**
- * Lets the one reader of an event's message after its commit keep what it will read (a few
- * values) in place of the whole message, which otherwise waits with the event for the commit,
- * long enough under load to be copied into the old generation. `bodyOf` parses `bodyJson` after
- * this. Only for an event that holds its message (`heldBodyOf`).
- */
-export function keepInstead(ev: NormalizedEvent, kept: unknown): void {
-  const held = ev as unknown as Held;
-  held[BODY] = undefined;
-  held[KEPT] = kept;
-}
-
-/** What `keepInstead` left on the event; undefined if nothing. */
-export const keptOf = (ev: NormalizedEvent): unknown => (ev as Partial<Held>)[KEPT];
+  (ev as { [BODY]?: JsonObject })[BODY] ?? (JSON.parse(ev.bodyJson) as JsonObject);
 
 const CANONICAL_ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 let lastMs = Number.NaN;

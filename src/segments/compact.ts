@@ -1,10 +1,10 @@
 import type { JsonObject, NormalizedEvent } from '../core/event.ts';
 import { hash53 } from '../core/hash53.ts';
 import type { ProfileId } from '../core/ids.ts';
-import { bodyOf, heldBodyOf, keepInstead, keptOf } from '../ingest/normalize.ts';
+import { bodyOf } from '../ingest/normalize.ts';
 import type { CommitChanges, ScannedEvent } from '../store/port.ts';
 import { project } from './evaluate.ts';
-import { type Projection, Registry } from './registry.ts';
+import type { Projection, Registry } from './registry.ts';
 
 /**
  * What the segment engine needs of a commit, and nothing more: each event's profile and identity,
@@ -50,34 +50,6 @@ const NO_VALUES: unknown[] = [];
 const valuesOf = (projection: Projection, body: unknown): unknown[] =>
   projection.paths.length === 0 ? NO_VALUES : project(projection, body);
 
-/** The values the definitions of `reg` read of an event, worked out when it was submitted. */
-class Projected {
-  constructor(
-    readonly reg: Registry,
-    /** Null when no definition reads the event's name. */
-    readonly values: unknown[] | null,
-  ) {}
-}
-
-let unread = new Projected(Registry.EMPTY, null);
-
-/**
- * Works out, as events are submitted, the values `compactCommit` will need of them after their
- * commit, and lets each event keep those instead of its whole parsed message: under load a
- * commit takes long enough for what waits with it to be copied into the old generation, and the
- * message is most of that. A commit compacted with another registry (definitions changed in
- * between) parses the stored message instead.
- */
-export function projectSubmitted(reg: Registry, events: readonly NormalizedEvent[]): void {
-  if (unread.reg !== reg) unread = new Projected(reg, null);
-  for (const ev of events) {
-    const body = heldBodyOf(ev);
-    if (body === undefined) continue;
-    const projection = ev.name === null ? undefined : reg.projections.get(ev.name);
-    keepInstead(ev, projection === undefined ? unread : new Projected(reg, valuesOf(projection, body)));
-  }
-}
-
 /**
  * `announcer` is the source of the engine's own `Segment Entered` / `Exited` events: those no
  * definition reads are left out (as duplicates are), since the engine made them from profiles it
@@ -117,10 +89,7 @@ export function compactCommit(
     facts.name.push(ev.name);
     facts.ts.push(ev.timestamp);
     facts.tie.push(hash53(ev.messageId));
-    const kept = keptOf(ev);
-    facts.values.push(
-      kept instanceof Projected && kept.reg === reg ? kept.values! : valuesOf(projection, bodyOf(ev)),
-    );
+    facts.values.push(valuesOf(projection, bodyOf(ev)));
   }
   return {
     profiles,

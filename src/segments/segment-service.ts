@@ -7,7 +7,7 @@ import type { CommitListener, IngestService } from '../ingest/ingest-service.ts'
 import { type NormalizeContext, systemTrack } from '../ingest/normalize.ts';
 import type { CommitChanges, Store } from '../store/port.ts';
 import { Serial } from '../store/serial.ts';
-import { compactCommit, compactScanned, projectSubmitted } from './compact.ts';
+import { compactCommit, compactScanned } from './compact.ts';
 import { checkComputedTrait, checkSegment, type DefinitionError } from './definition.ts';
 import { SEGMENT_ENTERED, SEGMENT_EXITED, type Transition } from './engine.ts';
 import {
@@ -148,7 +148,6 @@ export class SegmentService {
     const registry = service.compile(service.definitions.segments, service.definitions.computed);
     if (!(registry instanceof Registry)) throw new DefinitionErrors(registry);
     deps.ingest.listen(service.onCommit);
-    deps.ingest.admit(service.onSubmit);
     service.ready = service.changes.run(() => service.recompute(registry, null));
     service.ready.catch((err: unknown) => deps.log?.error({ err }, 'segments could not be computed'));
     return service;
@@ -385,17 +384,6 @@ export class SegmentService {
     for (const k of held) this.frozen.add(k);
     this.background(this.host.setDefinitions(defs, [...held]));
   }
-
-  /** Works out what the engine will read of submitted events before they wait for their commit. */
-  private readonly onSubmit = (events: readonly NormalizedEvent[]): void => {
-    if (this.closed) return;
-    try {
-      projectSubmitted(this.registry, events);
-    } catch (err) {
-      // Nothing is lost: a commit whose events kept nothing is compacted from their messages.
-      this.deps.log?.error({ err }, 'segments could not read submitted events');
-    }
-  };
 
   private readonly onCommit: CommitListener = (
     events: readonly NormalizedEvent[],

@@ -1,13 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { asProfileId, asSourceId, DEFAULT_WORKSPACE } from '../../src/core/ids.ts';
-import {
-  heldBodyOf,
-  type NormalizeContext,
-  normalizeMessage,
-  systemTrack,
-} from '../../src/ingest/normalize.ts';
-import { compactCommit, projectSubmitted } from '../../src/segments/compact.ts';
+import { type NormalizeContext, systemTrack } from '../../src/ingest/normalize.ts';
+import { compactCommit } from '../../src/segments/compact.ts';
 import { compileDefinitions } from '../../src/segments/engine-host.ts';
 import { Registry } from '../../src/segments/registry.ts';
 import type { CommitChanges } from '../../src/store/port.ts';
@@ -78,42 +73,4 @@ test("the engine's own announcements are left out of a commit unless a definitio
     compactCommit(registry({ buyers: { event: 'Order Completed' } }), events, changes).profiles,
     before,
   );
-});
-
-test('values worked out at submission are the values read from the message; another registry reads the message', () => {
-  const client = (n: number, category: string, revenue: number, event = 'Order Completed') =>
-    normalizeMessage(
-      { event, userId: `u${n}`, messageId: `c${n}`, properties: { category, revenue, note: 'x'.repeat(50) } },
-      'track',
-      ctx(CLIENT),
-    );
-  const batch = () => [
-    client(1, 'Running', 80),
-    client(2, 'Yoga', 20, 'Product Viewed'),
-    client(3, 'Home', 60),
-  ];
-  const changes: CommitChanges = {
-    profiles: ['p1', 'p2', 'p3'].map(asProfileId),
-    merges: [],
-    traits: [],
-  };
-  const reg = registry({
-    big: { event: 'Order Completed', where: [{ property: 'revenue', op: 'gt', value: 50 }] },
-    yoga: { event: 'Product Viewed', where: [{ property: 'category', op: 'eq', value: 'Yoga' }] },
-  });
-  const expected = compactCommit(reg, batch(), changes);
-  assert.deepEqual(expected.facts.at, [0, 1, 2]);
-
-  const submitted = batch();
-  projectSubmitted(reg, submitted);
-  // The events no longer hold their parsed messages; what the engine reads is kept instead.
-  assert.ok(submitted.every((e) => heldBodyOf(e) === undefined));
-  assert.deepEqual(compactCommit(reg, submitted, changes), expected);
-
-  // Definitions changed between submission and commit: the values come from the stored message.
-  const other = registry({
-    running: { event: 'Order Completed', where: [{ property: 'category', op: 'eq', value: 'Running' }] },
-  });
-  assert.deepEqual(compactCommit(other, submitted, changes), compactCommit(other, batch(), changes));
-  assert.notDeepEqual(compactCommit(other, submitted, changes).facts.values, expected.facts.values);
 });
