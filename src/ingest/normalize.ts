@@ -138,8 +138,9 @@ export interface SystemTrack {
  * announces its membership changes this way, several per event at times, so what each costs
  * counts. Each waits for its commit (a hundred milliseconds and more under load), long enough to
  * outlive the request thread's young collections and be copied into the old generation, so it
- * keeps only its fields: the stored message is written out as text when it is read (once, as the
- * commit is sent to the store), not kept beside them.
+ * keeps only its fields: the stored message is written out as text each time it is read (the
+ * store reads it as the commit is sent; the engine only when a definition reads announcements),
+ * not kept beside them.
  */
 export function systemTrack(t: SystemTrack, ctx: NormalizeContext): NormalizedEvent {
   return new SystemTrackEvent(t, ctx);
