@@ -377,8 +377,8 @@ export class SegmentEngine {
   }
 
   private follow(c: CompactCommit, now: number, dirty: Dirty[]): Transition[] {
-    // Each profile is looked up once in the engine's map; what changed about it hangs on its state
-    // while the commit is applied.
+    // Each profile is looked up once in the engine's map; where what changed about it is in
+    // `dirty` hangs on its state while the commit is applied.
     const mark = (s: ProfileState): Dirty => {
       if (s.dirtyAt < 0) {
         s.dirtyAt = dirty.length;

@@ -151,7 +151,8 @@ async function updateColumn(
 /**
  * The owners of an event's user id and anonymous id (in `identifiersOf`'s order), found without
  * waiting, for an event that only adds to the log (a track, page or screen without consent);
- * undefined when the adapter answers only asynchronously or the event is of another kind.
+ * undefined when the adapter answers only asynchronously or the event is of another kind. A pair
+ * looked up and found to belong to one profile is remembered, as `resolveProfile` does.
  */
 function ownersNow(tx: AppendTx, ev: NormalizedEvent): (ProfileId | null)[] | undefined {
   const now = tx.now;
@@ -166,6 +167,8 @@ function ownersNow(tx: AppendTx, ev: NormalizedEvent): (ProfileId | null)[] | un
   const found: (ProfileId | null)[] = [];
   if (userId !== null) found.push(now.ownerOf(ws, { kind: 'user_id', value: userId }));
   if (anonymousId !== null) found.push(now.ownerOf(ws, { kind: 'anonymous_id', value: anonymousId }));
+  const [first, second] = found;
+  if (second !== undefined && first && first === second) tx.rememberPair?.(ws, userId!, anonymousId!, first);
   return found;
 }
 
@@ -238,19 +241,16 @@ export async function applyEvents(
       // The usual event, of people already known, takes the path without promises.
       const owners = ownersNow(tx, ev);
       const known = owners?.[0];
+      let profile: ProfileId;
+      let inserted: boolean;
       if (known && owners!.every((o) => o === known)) {
-        if (owners!.length === 2) tx.rememberPair?.(ev.workspaceId, ev.userId!, ev.anonymousId!, known);
-        if (tx.now!.insertEvent(ev, known)) {
-          stored++;
-          changes?.profiles.push(known);
-        } else {
-          duplicates++;
-          changes?.profiles.push(null);
-        }
-        continue;
+        profile = known;
+        inserted = tx.now!.insertEvent(ev, known);
+      } else {
+        profile = await resolveProfile(tx, ev, identity(ev.workspaceId), onRefused, changes, owners);
+        inserted = await tx.insertEvent(ev, profile);
       }
-      const profile = await resolveProfile(tx, ev, identity(ev.workspaceId), onRefused, changes, owners);
-      if (!(await tx.insertEvent(ev, profile))) {
+      if (!inserted) {
         duplicates++;
         changes?.profiles.push(null);
         continue;
