@@ -193,6 +193,9 @@ class ProfileState extends ProfileFacts implements ProfileView {
   }
 }
 
+/** A class of its own for a registry's projected traits: a new shape, sized by V8 as it is filled. */
+const projectedTraits = (): (new () => JsonObject) => class ProjectedTraits {} as new () => JsonObject;
+
 /** A profile a commit reached, and what about it changed. */
 class Dirty {
   /** Names of the events added (usually one or two). */
@@ -243,9 +246,12 @@ export class SegmentEngine {
   private readonly timers = new TimerHeap();
   /** Each record's profile (undefined once forgotten). */
   private readonly byRecord: (ProfileState | undefined)[] = [];
+  /** The class of projected traits for the current registry (see `project`). */
+  private Traits: new () => JsonObject;
 
   constructor(reg: Registry) {
     this.reg = reg;
+    this.Traits = projectedTraits();
     this.relayout();
   }
 
@@ -272,6 +278,7 @@ export class SegmentEngine {
   /** Installs new definitions; `frozen` segments wait for `release`. Drops removed segments' members. */
   setRegistry(reg: Registry, frozen: Iterable<string>): void {
     this.reg = reg;
+    this.Traits = projectedTraits();
     for (const key of frozen) this.frozen.add(key);
     this.relayout();
     // Facts of names no longer read are dropped; kept names are re-pruned lazily.
@@ -319,11 +326,22 @@ export class SegmentEngine {
     if (traits !== undefined) s.traits = this.project(traits);
   }
 
+  /**
+   * The traits the definitions read: each name as an own property (undefined when the profile has
+   * no such trait, so that no name is ever looked up on a prototype), in the registry's order, on
+   * an instance of a class of this registry's own. All of them then share one shape, and V8 keeps
+   * up to ten such properties in the object itself; a plain object keeps four there and the rest in
+   * an array of their own: one more object per profile for every full collection to mark.
+   */
   private project(traits: JsonObject): JsonObject {
     const names = this.reg.traitNames;
     if (names.size === 0) return EMPTY;
-    const out: JsonObject = {};
-    for (const n of names) if (traits[n] !== undefined) out[n] = this.arena.intern(traits[n]);
+    const out = new this.Traits();
+    for (const n of names) {
+      const v = Object.hasOwn(traits, n) ? this.arena.intern(traits[n]) : undefined;
+      if (n === '__proto__') Object.defineProperty(out, n, { value: v, enumerable: true, writable: true });
+      else out[n] = v;
+    }
     return out;
   }
 

@@ -104,7 +104,7 @@ export class FactArena {
   /** Starts a new page; what was left of the last one becomes free blocks, largest first. */
   private nextPage(): void {
     for (let left = (this.pageSize - this.top) / STRIDE; left >= MIN_CAPACITY; ) {
-      const capacity = 2 ** (31 - Math.clz32(left));
+      const capacity = 1 << (31 - Math.clz32(left));
       this.release(this.page, this.top, capacity);
       this.used += STRIDE * capacity;
       this.top += STRIDE * capacity;
@@ -135,8 +135,13 @@ export class FactArena {
   }
 }
 
-/** The smallest power of two, at least four, that holds `n`. */
-const capacityFor = (n: number): number => (n <= MIN_CAPACITY ? MIN_CAPACITY : 2 ** (32 - Math.clz32(n - 1)));
+/**
+ * The smallest power of two, at least four, that holds `n` (up to 2^30). A shift, not `2 **`: a
+ * power is a floating-point number to V8, and one stored in a list's capacity (and the offsets
+ * made from it) turns those fields into boxed numbers in every list, two more objects per profile
+ * for each full collection to mark.
+ */
+const capacityFor = (n: number): number => (n <= MIN_CAPACITY ? MIN_CAPACITY : 1 << (32 - Math.clz32(n - 1)));
 
 /** Room for a few more values: what `vals` grows to when full (half again, and four). */
 const roomFor = (n: number): number => n + (n >> 1) + 4;
