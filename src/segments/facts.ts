@@ -4,50 +4,156 @@ const TS = 0;
 const TIE = 1;
 const VALUES = 2;
 const NAME = 3;
-/** The smallest block: room for four facts. */
+/** The smallest block: room for four facts, or four values. */
 const MIN_CAPACITY = 4;
 
 /** Distinct values an arena keeps once each, and the longest string it keeps so. */
 const MAX_SHARED = 1 << 16;
 const MAX_SHARED_LENGTH = 64;
 
-const NO_VALUES: unknown[] = [];
 /** The page of a list that holds no block. */
 const NO_PAGE = new Float64Array(0);
+const NO_INTS = new Int32Array(0);
 
 /**
- * The facts of many lists, in pages of one `Float64Array` each: a list holds a block of a
- * power-of-two number of facts within a page, and a block let go of is kept for the next list that
- * needs one of its size. A million profiles hold a few facts each; as blocks in a few hundred
- * arrays they are neither a million objects for the collector to copy and mark nor, when a profile
- * is read, an array header to reach before its numbers. The arena grows by a page at a time: one
- * array doubled and copied would stall the engine for seconds at a million profiles (a copy of
- * hundreds of megabytes into memory not yet touched) and keep the old copy until a full
- * collection. A block larger than a page has a page of its own. Event names are kept once each,
- * by number.
+ * A value that is not a number is kept in a value slot as a NaN whose low 32 bits say where it is
+ * (see `ProfileFacts`), written and read through an `Int32Array` over the same memory, so that no
+ * conversion of the number can touch those bits. A number kept is never NaN (a NaN value is kept
+ * as values that are not numbers are), so a slot holds a reference exactly when it reads as NaN.
  */
-export class FactArena {
-  /** Numbers a page holds (a power of two of facts). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const LO = LITTLE_ENDIAN ? 0 : 1;
+const HI = 1 - LO;
+const REFERENCE = 0x7ff80001;
+/** Values every arena shares, at these places. */
+const FIXED = [null, false, true, undefined] as const;
+
+/**
+ * Blocks of a power-of-two number of slots, `unit` numbers each, in pages of one `Float64Array`;
+ * a block let go of is kept for the next that needs one of its size. The pool grows by a page at a
+ * time: one array doubled and copied would stall the engine for seconds at a million profiles (a
+ * copy of hundreds of megabytes into memory not yet touched) and keep the old copy until a full
+ * collection. A block larger than a page has a page of its own. With `ints`, each page also has
+ * an `Int32Array` over its memory.
+ */
+class BlockPool {
+  /** Numbers a page holds. */
   private readonly pageSize: number;
   /** The page being filled, and how far. */
   private page: Float64Array;
+  private pageInts: Int32Array;
   private top = 0;
   /** Numbers handed out from pages, free blocks included. */
   private used = 0;
   /** Free blocks by size (index: log2 of the capacity): their pages, and where in them they start. */
   private readonly freePages: Float64Array[][] = [];
+  private readonly freeInts: Int32Array[][] = [];
   private readonly freeAt: number[][] = [];
-  /** The page of the block `alloc` returned last. */
+  /** The page of the block `alloc` returned last, and its `Int32Array` (with `ints`). */
   allocated: Float64Array = NO_PAGE;
+  allocatedInts: Int32Array = NO_INTS;
+
+  constructor(
+    private readonly unit: number,
+    pageSlots: number,
+    private readonly ints: boolean,
+  ) {
+    this.pageSize = unit * capacityFor(pageSlots);
+    this.page = new Float64Array(this.pageSize);
+    this.pageInts = this.intsOf(this.page);
+  }
+
+  private intsOf(page: Float64Array): Int32Array {
+    return this.ints ? new Int32Array(page.buffer, page.byteOffset, 2 * page.length) : NO_INTS;
+  }
+
+  /** Where a new block of `capacity` slots (a power of two) starts, in the page left in `allocated`. */
+  alloc(capacity: number): number {
+    const i = 31 - Math.clz32(capacity);
+    const at = this.freeAt[i]?.pop();
+    if (at !== undefined) {
+      this.allocated = this.freePages[i]!.pop()!;
+      this.allocatedInts = this.freeInts[i]!.pop()!;
+      return at;
+    }
+    const size = this.unit * capacity;
+    if (size > this.pageSize) {
+      this.used += size;
+      this.allocated = new Float64Array(size);
+      this.allocatedInts = this.intsOf(this.allocated);
+      return 0;
+    }
+    if (this.top + size > this.pageSize) this.nextPage();
+    this.used += size;
+    this.allocated = this.page;
+    this.allocatedInts = this.pageInts;
+    const from = this.top;
+    this.top += size;
+    return from;
+  }
+
+  /** Starts a new page; what was left of the last one becomes free blocks, largest first. */
+  private nextPage(): void {
+    for (let left = (this.pageSize - this.top) / this.unit; left >= MIN_CAPACITY; ) {
+      const capacity = 1 << (31 - Math.clz32(left));
+      this.release(this.page, this.pageInts, this.top, capacity);
+      this.used += this.unit * capacity;
+      this.top += this.unit * capacity;
+      left -= capacity;
+    }
+    this.page = new Float64Array(this.pageSize);
+    this.pageInts = this.intsOf(this.page);
+    this.top = 0;
+  }
+
+  /** Takes back the block at `at` of `page` (and its `ints`), of `capacity` slots. */
+  release(page: Float64Array, ints: Int32Array, at: number, capacity: number): void {
+    const i = 31 - Math.clz32(capacity);
+    const pages = this.freePages[i];
+    if (pages === undefined) {
+      this.freePages[i] = [page];
+      this.freeInts[i] = [ints];
+      this.freeAt[i] = [at];
+    } else {
+      pages.push(page);
+      this.freeInts[i]!.push(ints);
+      this.freeAt[i]!.push(at);
+    }
+  }
+
+  /** Slots handed out so far, and how many of them are in free blocks. */
+  stats(): { slots: number; free: number } {
+    let free = 0;
+    for (let i = 0; i < this.freeAt.length; i++) free += (this.freeAt[i]?.length ?? 0) << i;
+    return { slots: this.used / this.unit, free };
+  }
+}
+
+/**
+ * What the facts of many lists are kept in: their numbers in blocks of one pool, their projected
+ * values in blocks of another (see `ProfileFacts`). A million profiles hold a few facts each; as
+ * blocks in a few hundred arrays they are neither millions of objects for the collector to copy
+ * and mark nor, when a profile is read, an array header to reach before its numbers. Event names
+ * are kept once each, by number; so are values that many facts share (see `intern`).
+ */
+export class FactArena {
+  readonly facts: BlockPool;
+  readonly values: BlockPool;
   /** Event names by number, and numbers by name. */
   readonly names: string[] = [];
   private readonly ids = new Map<string, number>();
-  /** Values kept once each (see `intern`). */
-  private readonly shared = new Map<string | number, string | number>();
+  /** Values of facts kept once each, by number (see `sharedId`), and their numbers. */
+  readonly shared: unknown[] = [...FIXED];
+  private readonly sharedIds = new Map<unknown, number>();
+  /** Values of facts no table shares, each held by one fact of one list, by number; and free numbers. */
+  readonly loose: unknown[] = [];
+  private readonly looseFree: number[] = [];
+  /** Trait values kept once each (see `intern`). */
+  private readonly traitValues = new Map<string | number, string | number>();
 
   constructor(pageFacts = 1 << 16) {
-    this.pageSize = STRIDE * capacityFor(pageFacts);
-    this.page = new Float64Array(this.pageSize);
+    this.facts = new BlockPool(STRIDE, pageFacts, false);
+    this.values = new BlockPool(1, STRIDE * pageFacts, true);
   }
 
   /** The number of an event name (the same string each time: the definitions' own). */
@@ -62,76 +168,78 @@ export class FactArena {
   }
 
   /**
-   * The copy of a value kept once for every fact and profile that holds it: the values read by
-   * definitions are mostly a few of many (a category, a campaign, a plan, a price), yet each event
-   * brings its own string or boxed number, a million profiles keep millions of them, and every
-   * full collection marks each. Small integers, booleans and null are not objects; long strings
-   * and values past the table's bound stay as they came.
+   * The copy of a trait value kept once for every profile that holds it: the traits read by
+   * definitions are mostly a few of many (a plan, a country), yet each profile brings its own
+   * string or boxed number, a million profiles keep millions of them, and every full collection
+   * marks each. Small integers, booleans and null are not objects; long strings and values past
+   * the table's bound stay as they came. (Traits have a table of their own: one that is unique to
+   * each profile, such as an e-mail address, would otherwise fill the table of facts' values.)
    */
   intern<T>(v: T): T {
     if (typeof v === 'string') {
       if (v.length > MAX_SHARED_LENGTH) return v;
     } else if (typeof v !== 'number' || Number.isInteger(v)) return v;
     const key = v as string | number;
-    const kept = this.shared.get(key);
+    const kept = this.traitValues.get(key);
     if (kept !== undefined) return kept as T;
-    if (this.shared.size < MAX_SHARED) this.shared.set(key, key);
+    if (this.traitValues.size < MAX_SHARED) this.traitValues.set(key, key);
     return v;
   }
 
-  /** Where a new block for `capacity` facts (a power of two) starts, in the page left in `allocated`. */
-  alloc(capacity: number): number {
-    const i = 31 - Math.clz32(capacity);
-    const at = this.freeAt[i]?.pop();
-    if (at !== undefined) {
-      this.allocated = this.freePages[i]!.pop()!;
-      return at;
+  /**
+   * Where a fact's value is kept, as a reference (see `REFERENCE`): at or above 0 a place in the
+   * table of values many facts share (null, booleans, short strings, NaN; added while there is
+   * room), below it a place among the loose values, which the one fact holding it lets go of.
+   */
+  reference(v: unknown): number {
+    const id = this.sharedId(v);
+    if (id >= 0) return id;
+    const free = this.looseFree.pop();
+    if (free !== undefined) {
+      this.loose[free] = v;
+      return -1 - free;
     }
-    const size = STRIDE * capacity;
-    if (size > this.pageSize) {
-      this.used += size;
-      this.allocated = new Float64Array(size);
-      return 0;
-    }
-    if (this.top + size > this.pageSize) this.nextPage();
-    this.used += size;
-    this.allocated = this.page;
-    const from = this.top;
-    this.top += size;
-    return from;
+    this.loose.push(v);
+    return -this.loose.length;
   }
 
-  /** Starts a new page; what was left of the last one becomes free blocks, largest first. */
-  private nextPage(): void {
-    for (let left = (this.pageSize - this.top) / STRIDE; left >= MIN_CAPACITY; ) {
-      const capacity = 1 << (31 - Math.clz32(left));
-      this.release(this.page, this.top, capacity);
-      this.used += STRIDE * capacity;
-      this.top += STRIDE * capacity;
-      left -= capacity;
-    }
-    this.page = new Float64Array(this.pageSize);
-    this.top = 0;
+  /** The value a reference stands for. */
+  referred(ref: number): unknown {
+    return ref >= 0 ? this.shared[ref] : this.loose[-1 - ref];
   }
 
-  /** Takes back the block at `at` of `page`, of `capacity` facts. */
-  release(page: Float64Array, at: number, capacity: number): void {
-    const i = 31 - Math.clz32(capacity);
-    const pages = this.freePages[i];
-    if (pages === undefined) {
-      this.freePages[i] = [page];
-      this.freeAt[i] = [at];
-    } else {
-      pages.push(page);
-      this.freeAt[i]!.push(at);
+  /** Lets go of what a reference stands for, when no other fact holds it. */
+  unref(ref: number): void {
+    if (ref >= 0) return;
+    this.loose[-1 - ref] = undefined;
+    this.looseFree.push(-1 - ref);
+  }
+
+  private sharedId(v: unknown): number {
+    if (v === null) return 0;
+    if (typeof v === 'boolean') return v ? 2 : 1;
+    if (v === undefined) return 3;
+    if (typeof v === 'string') {
+      if (v.length > MAX_SHARED_LENGTH) return -1;
+    } else if (typeof v !== 'number') return -1;
+    let id = this.sharedIds.get(v);
+    if (id === undefined) {
+      if (this.shared.length >= MAX_SHARED) return -1;
+      id = this.shared.length;
+      this.shared.push(v);
+      this.sharedIds.set(v, id);
     }
+    return id;
   }
 
   /** Fact slots handed out so far, and how many of them are in free blocks. */
   stats(): { slots: number; free: number } {
-    let free = 0;
-    for (let i = 0; i < this.freeAt.length; i++) free += (this.freeAt[i]?.length ?? 0) << i;
-    return { slots: this.used / STRIDE, free };
+    return this.facts.stats();
+  }
+
+  /** Loose values held by facts (see `reference`). */
+  looseHeld(): number {
+    return this.loose.length - this.looseFree.length;
   }
 }
 
@@ -143,33 +251,36 @@ export class FactArena {
  */
 const capacityFor = (n: number): number => (n <= MIN_CAPACITY ? MIN_CAPACITY : 1 << (32 - Math.clz32(n - 1)));
 
-/** Room for a few more values: what `vals` grows to when full (half again, and four). */
-const roomFor = (n: number): number => n + (n >> 1) + 4;
-
 /**
  * What the evaluator keeps of one profile's events, sorted by (time, tie-breaker): the event name,
  * the time, a tie-breaker (a hash of the message id, so events at the same millisecond order the
  * same way whatever order they arrived in) and, for names whose properties a definition reads, the
  * projected values. A profile holds a few facts (five or six in the benchmark's retail world), and
- * a million profiles hold these, so the layout is about memory:
+ * a million profiles hold these, so the layout is about memory and about objects:
  *
  * - the numbers of its facts (time, tie-breaker, the name's number, and where the fact's values
- *   start in `vals`, after their count, or −1 for none) are a block of an arena shared by every
- *   list of an engine (see `FactArena`); a list made on its own has an arena of its own;
- * - `vals` holds the projected values of all facts side by side (read fact after fact when
- *   evaluating), sized here, growing by half and four slots: a plain array's own growth leaves at
- *   least 16 empty slots, which for a handful of facts is most of what it holds.
+ *   start, or −1 for none) are a block of the arena's fact pool, shared by every list of an engine
+ *   (see `FactArena`); a list made on its own has an arena of its own;
+ * - the projected values of all its facts are side by side in a block of the arena's value pool,
+ *   each fact's as their count and then one number each: a number as itself, anything else as a
+ *   reference (see `REFERENCE` and `FactArena.reference`) to a value the arena keeps. As a plain
+ *   array of their own they were two objects per profile and a boxed object for each fractional
+ *   number, for every full collection to mark.
  *
- * The values of a fact inserted out of time order go at the end of `vals`: only the block keeps
- * the order. A list that never held a fact has no block and shares an empty `vals`.
+ * The values of a fact inserted out of time order go at the end: only the facts' block keeps the
+ * order. A list that never held a fact has no block.
  */
 export class ProfileFacts {
-  /** The page of its block, and where in it the block starts. */
+  /** The page of its facts' block, and where in it the block starts. */
   private page: Float64Array = NO_PAGE;
   private at = -1;
   private capacity = 0;
-  private vals: unknown[] = NO_VALUES;
   private n = 0;
+  /** The page of its values' block (as numbers and as 32-bit halves), where it starts, its room, its use. */
+  private vals: Float64Array = NO_PAGE;
+  private valInts: Int32Array = NO_INTS;
+  private vat = -1;
+  private vcapacity = 0;
   private v = 0;
 
   constructor(private readonly arena: FactArena = new FactArena(MIN_CAPACITY)) {}
@@ -196,14 +307,25 @@ export class ProfileFacts {
   /** The projected value at `index` of fact `k` (null when it has none there). */
   value(k: number, index: number): unknown {
     const o = this.page[this.at + STRIDE * k + VALUES]!;
-    if (o < 0 || index >= (this.vals[o] as number)) return null;
-    return this.vals[o + 1 + index] ?? null;
+    if (o < 0 || index >= this.vals[this.vat + o]!) return null;
+    return this.valueAt(this.vat + o + 1 + index) ?? null;
+  }
+
+  /** The value in slot `p` of the values' page. */
+  private valueAt(p: number): unknown {
+    const x = this.vals[p]!;
+    return !Number.isNaN(x) ? x : this.arena.referred(this.valInts[2 * p + LO]!);
   }
 
   /** The projected values of fact `k`, as a new array (empty when it has none). */
   valuesOf(k: number): unknown[] {
     const o = this.page[this.at + STRIDE * k + VALUES]!;
-    return o < 0 ? [] : this.vals.slice(o + 1, o + 1 + (this.vals[o] as number));
+    if (o < 0) return [];
+    const from = this.vat + o;
+    const count = this.vals[from]!;
+    const out = new Array<unknown>(count);
+    for (let i = 0; i < count; i++) out[i] = this.valueAt(from + 1 + i);
+    return out;
   }
 
   /** Inserts in (ts, tie) order; false when the same fact is already there. */
@@ -254,37 +376,71 @@ export class ProfileFacts {
 
   private putValues(values: readonly unknown[]): void {
     const need = this.v + 1 + values.length;
-    if (need > this.vals.length) {
-      const vals = new Array<unknown>(roomFor(need));
-      for (let i = 0; i < this.v; i++) vals[i] = this.vals[i];
-      this.vals = vals;
+    if (need > this.vcapacity) this.moveValues(capacityFor(need));
+    let p = this.vat + this.v;
+    this.vals[p++] = values.length;
+    for (let i = 0; i < values.length; i++) this.put(p++, values[i]);
+    this.v = need;
+  }
+
+  /** Writes one value into slot `p` of the values' page. */
+  private put(p: number, value: unknown): void {
+    if (typeof value === 'number' && !Number.isNaN(value)) {
+      this.vals[p] = value;
+      return;
     }
-    const vals = this.vals;
-    vals[this.v++] = values.length;
-    for (let i = 0; i < values.length; i++) vals[this.v++] = this.arena.intern(values[i]);
+    this.valInts[2 * p + LO] = this.arena.reference(value);
+    this.valInts[2 * p + HI] = REFERENCE;
   }
 
   /** Moves the facts to a block of `capacity` (none for 0), letting the old one go. */
   private move(capacity: number): void {
-    const arena = this.arena;
+    const pool = this.arena.facts;
     const from = this.at;
     const had = this.capacity;
     const old = this.page;
-    const at = capacity > 0 ? arena.alloc(capacity) : -1;
-    const page = capacity > 0 ? arena.allocated : NO_PAGE;
+    const at = capacity > 0 ? pool.alloc(capacity) : -1;
+    const page = capacity > 0 ? pool.allocated : NO_PAGE;
     for (let i = 0; i < STRIDE * this.n; i++) page[at + i] = old[from + i]!;
-    if (had > 0) arena.release(old, from, had);
+    if (had > 0) pool.release(old, NO_INTS, from, had);
     this.page = page;
     this.at = at;
     this.capacity = capacity;
   }
 
-  /** Lets go of every fact and of the block that held them (the list is empty after). */
+  /** Moves the values to a block of `capacity` (none for 0) as they are, letting the old one go. */
+  private moveValues(capacity: number): void {
+    const pool = this.arena.values;
+    const from = this.vat;
+    const had = this.vcapacity;
+    const old = this.valInts;
+    const at = capacity > 0 ? pool.alloc(capacity) : -1;
+    const ints = capacity > 0 ? pool.allocatedInts : NO_INTS;
+    // Copied as 32-bit halves: a reference is a NaN, whose bits a copy as numbers need not keep.
+    for (let i = 0; i < 2 * this.v; i++) ints[2 * at + i] = old[2 * from + i]!;
+    if (had > 0) pool.release(this.vals, old, from, had);
+    this.vals = capacity > 0 ? pool.allocated : NO_PAGE;
+    this.valInts = ints;
+    this.vat = at;
+    this.vcapacity = capacity;
+  }
+
+  /** Lets go of every fact and of the blocks that held them (the list is empty after). */
   clear(): void {
     this.n = 0;
     this.move(0);
-    this.vals = NO_VALUES;
+    // Every slot in use is a count, a value of a fact held, or one of a fact already let go of.
+    this.unrefValues(0, this.v);
     this.v = 0;
+    this.moveValues(0);
+  }
+
+  /** Lets go of the values that slots `from` to `to` (exclusive) of the values' block refer to. */
+  private unrefValues(from: number, to: number): void {
+    for (let p = this.vat + from; p < this.vat + to; p++) {
+      const x = this.vals[p]!;
+      if (Number.isNaN(x)) this.arena.unref(this.valInts[2 * p + LO]!);
+    }
   }
 
   /** Keeps only the facts `keep` says yes to (in place); the values kept are packed anew. */
@@ -296,7 +452,11 @@ export class ProfileFacts {
     for (let k = 0; k < this.n; k++) {
       const p = this.at + STRIDE * k;
       if (!keep(names[f[p + NAME]!]!, f[p + TS]!)) {
-        if (f[p + VALUES]! >= 0) valuesDropped = true;
+        const o = f[p + VALUES]!;
+        if (o >= 0) {
+          valuesDropped = true;
+          this.unrefValues(o + 1, o + 1 + this.vals[this.vat + o]!);
+        }
         continue;
       }
       if (w !== k) {
@@ -312,29 +472,40 @@ export class ProfileFacts {
     // Let go of room that is mostly empty now (pruning can drop most of a profile's facts).
     if (w === 0) this.move(0);
     else if (this.capacity > 2 * capacityFor(w)) this.move(capacityFor(w));
-    if (!valuesDropped) return;
-    const from = this.vals;
+    if (valuesDropped) this.packValues();
+  }
+
+  /** Packs the values of the facts held into a block of their size, in fact order. */
+  private packValues(): void {
     let size = 0;
-    for (let k = 0; k < w; k++) {
+    for (let k = 0; k < this.n; k++) {
       const o = this.page[this.at + STRIDE * k + VALUES]!;
-      if (o >= 0) size += 1 + (from[o] as number);
+      if (o >= 0) size += 1 + this.vals[this.vat + o]!;
     }
-    if (size === 0) {
-      this.vals = NO_VALUES;
-      this.v = 0;
-      return;
-    }
-    const vals = new Array<unknown>(roomFor(size));
+    const pool = this.arena.values;
+    const oldInts = this.valInts;
+    const oldAt = this.vat;
+    const oldCapacity = this.vcapacity;
+    const oldVals = this.vals;
+    const capacity = size > 0 ? capacityFor(size) : 0;
+    const at = capacity > 0 ? pool.alloc(capacity) : -1;
+    const ints = capacity > 0 ? pool.allocatedInts : NO_INTS;
     let to = 0;
-    for (let k = 0; k < w; k++) {
+    for (let k = 0; k < this.n; k++) {
       const p = this.at + STRIDE * k + VALUES;
       const o = this.page[p]!;
       if (o < 0) continue;
       this.page[p] = to;
-      const count = from[o] as number;
-      for (let i = 0; i <= count; i++) vals[to++] = from[o + i];
+      const count = oldVals[oldAt + o]!;
+      // As 32-bit halves, references included: each stays the one fact's it was.
+      for (let i = 0; i < 2 * (1 + count); i++) ints[2 * (at + to) + i] = oldInts[2 * (oldAt + o) + i]!;
+      to += 1 + count;
     }
-    this.vals = vals;
+    if (oldCapacity > 0) pool.release(oldVals, oldInts, oldAt, oldCapacity);
+    this.vals = capacity > 0 ? pool.allocated : NO_PAGE;
+    this.valInts = ints;
+    this.vat = at;
+    this.vcapacity = capacity;
     this.v = to;
   }
 }

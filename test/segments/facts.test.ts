@@ -18,6 +18,21 @@ interface Fact {
 
 const NAMES = ['A', 'B', 'C', 'D'];
 
+/**
+ * Values as projections hold them: numbers of every kind (fractions, −0, NaN and infinities
+ * included), which a list keeps as numbers; short strings, booleans and null, which the arena
+ * shares; and what it does not share, which a list keeps aside: long strings and objects.
+ */
+const value = fc.oneof(
+  fc.integer(),
+  fc.double(),
+  fc.string({ maxLength: 3 }),
+  fc.boolean(),
+  fc.constant(null),
+  fc.string({ minLength: 65, maxLength: 70 }),
+  fc.constantFrom({ plan: 'pro' }, ['a', 1]),
+);
+
 const op = fc.oneof(
   {
     weight: 8,
@@ -27,9 +42,7 @@ const op = fc.oneof(
       name: fc.constantFrom(...NAMES),
       ts: fc.integer({ min: 0, max: 40 }),
       tie: fc.integer({ min: 0, max: 2 }),
-      values: fc.option(
-        fc.array(fc.oneof(fc.integer(), fc.string({ maxLength: 3 }), fc.boolean()), { maxLength: 3 }),
-      ),
+      values: fc.option(fc.array(value, { maxLength: 3 })),
     }),
   },
   {
@@ -83,6 +96,9 @@ test('lists sharing one arena each read back what they hold, through growth, pru
         // Every list as a whole, after every step, so a block another list overwrote shows.
         for (const [i, l] of lists.entries()) assert.deepEqual(read(l), models[i], `list ${i}`);
       }
+      // Values no table shares are let go of with the facts that held them.
+      for (const l of lists) l.clear();
+      assert.equal(arena.looseHeld(), 0);
     }),
     { numRuns: 400 },
   );
@@ -123,4 +139,15 @@ test('the arena grows by pages: the rest of a full page is handed out, a large b
     read(a).map((f) => f.ts),
     [0, 1, 2, 3, 4],
   );
+});
+
+test('values past the bound of the shared table are kept by the list itself, through pruning', () => {
+  const arena = new FactArena(64);
+  const list = new ProfileFacts(arena);
+  const n = 70_000;
+  for (let k = 0; k < n; k++) list.insert('A', k, 0, [`v${k}`, k + 0.5]);
+  list.retain((_, ts) => ts % 2 === 1);
+  assert.equal(list.length, n / 2);
+  for (let k = 0; k < n / 2; k++) assert.deepEqual(list.valuesOf(k), [`v${2 * k + 1}`, 2 * k + 1.5]);
+  assert.equal(list.value(n / 2 - 1, 0), `v${n - 1}`);
 });
