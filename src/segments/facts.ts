@@ -134,7 +134,8 @@ class BlockPool {
  * values in blocks of another (see `ProfileFacts`). A million profiles hold a few facts each; as
  * blocks in a few hundred arrays they are neither millions of objects for the collector to copy
  * and mark nor, when a profile is read, an array header to reach before its numbers. Event names
- * are kept once each, by number; so are values that many facts share (see `intern`).
+ * are kept once each, by number; so are values that many facts share (see `reference`), and
+ * trait values (see `intern`).
  */
 export class FactArena {
   readonly facts: BlockPool;
@@ -142,7 +143,7 @@ export class FactArena {
   /** Event names by number, and numbers by name. */
   readonly names: string[] = [];
   private readonly ids = new Map<string, number>();
-  /** Values of facts kept once each, by number (see `sharedId`), and their numbers. */
+  /** Values of facts kept once each, by number (see `reference`), and their numbers. */
   readonly shared: unknown[] = [...FIXED];
   private readonly sharedIds = new Map<unknown, number>();
   /** Values of facts no table shares, each held by one fact of one list, by number; and free numbers. */
