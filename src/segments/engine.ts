@@ -12,6 +12,7 @@ import {
   type ProfileView,
 } from './evaluate.ts';
 import { FactArena, ProfileFacts } from './facts.ts';
+import { IdTable } from './id-table.ts';
 import type { CompiledSegment, Registry } from './registry.ts';
 import { TimerHeap } from './timer-heap.ts';
 
@@ -44,6 +45,8 @@ const RECORD_TIMES = 2;
  * reached once in a while among a million); a record is one cache line or two.
  */
 class Records {
+  /** Each record's profile id. */
+  readonly ids = new IdTable();
   /** Where each segment's bit sits in a record (its dependency order). */
   order = new Map<string, number>();
   words = 1;
@@ -141,12 +144,16 @@ class ProfileState extends ProfileFacts implements ProfileView {
   readonly record: number;
 
   constructor(
-    readonly id: ProfileId,
     private readonly records: Records,
     arena: FactArena,
   ) {
     super(arena);
     this.record = records.alloc();
+  }
+
+  /** Its id, kept with its record (see `IdTable`), not as a string of its own. */
+  get id(): ProfileId {
+    return this.records.ids.idOf(this.record) as ProfileId;
   }
 
   get facts(): ProfileFacts {
@@ -221,13 +228,21 @@ class Dirty {
  */
 export class SegmentEngine {
   private reg: Registry;
-  private readonly profiles = new Map<ProfileId, ProfileState>();
   /** Members per segment, by key (the bits on the profiles are the membership itself). */
   private sizes = new Map<string, number>();
-  /** Profile ids in order, for paging members (ids of forgotten profiles are skipped on read). */
-  private sortedIds: ProfileId[] = [];
-  /** Profiles added since `sortedIds` was last brought up to date. */
-  private newIds: ProfileId[] = [];
+  /**
+   * Records in the order of their profiles' ids, for paging members, each with its generation
+   * when it was listed (see `generations`): an entry whose record has since been let go is stale.
+   */
+  private sorted: number[] = [];
+  private sortedGen: number[] = [];
+  /** Records of profiles added since `sorted` was last brought up to date, with their generations. */
+  private added: number[] = [];
+  private addedGen: number[] = [];
+  /** By record, how many times it has been let go (a record is reused by a later profile). */
+  private readonly generations: number[] = [];
+  /** Whether a record has been let go since stale entries were last dropped from `sorted`. */
+  private forgotten = false;
   /** Segments being recomputed: not evaluated live until released. */
   private readonly frozen = new Set<string>();
   /** Profiles an input reached while some segment was frozen: evaluated again on release. */
@@ -239,8 +254,10 @@ export class SegmentEngine {
   private readonly memo = new ComputedMemo();
   /** For `segmentsFor`: by segment order, the number of the last call that picked it. */
   private readonly picked: number[] = [];
-  /** For `follow`: each profile's last input in the commit being applied (reused). */
-  private readonly lastInput = new Map<ProfileId, number>();
+  /** For `follow`: the record of each event's profile in the commit being applied (reused). */
+  private recordAt = new Int32Array(1024);
+  /** For `follow`: by record, where its profile's last input in the commit being applied is. */
+  private lastAt = new Int32Array(1024);
   private passes = 0;
   /** Pending timers, by record: a profile's timer is pending while its `timerAt` is the entry's time. */
   private readonly timers = new TimerHeap();
@@ -282,14 +299,12 @@ export class SegmentEngine {
     for (const key of frozen) this.frozen.add(key);
     this.relayout();
     // Facts of names no longer read are dropped; kept names are re-pruned lazily.
-    for (const state of this.profiles.values()) {
-      state.retain((name) => reg.projections.has(name));
-    }
+    for (const state of this.byRecord) state?.retain((name) => reg.projections.has(name));
   }
 
   /** Forgets the facts of these event names (before they are scanned again). */
   dropFacts(names: ReadonlySet<string>): void {
-    for (const state of this.profiles.values()) state.retain((name) => !names.has(name));
+    for (const state of this.byRecord) state?.retain((name) => !names.has(name));
   }
 
   /**
@@ -301,22 +316,30 @@ export class SegmentEngine {
     const out: Transition[] = [];
     const segments = this.reg.segments.filter((s) => keys.has(s.key));
     for (const id of this.skipped) {
-      const s = this.profiles.get(id);
+      const s = this.find(id);
       if (s !== undefined) this.evaluateProfile(s, segments, now, out, false);
     }
     this.skipped.clear();
     return out;
   }
 
+  private find(id: ProfileId): ProfileState | undefined {
+    const r = this.records.ids.find(id);
+    return r < 0 ? undefined : this.byRecord[r];
+  }
+
   private state(id: ProfileId): ProfileState {
-    return this.profiles.get(id) ?? this.create(id);
+    return this.find(id) ?? this.create(id);
   }
 
   private create(id: ProfileId): ProfileState {
-    const s = new ProfileState(id, this.records, this.arena);
-    this.profiles.set(id, s);
-    this.byRecord[s.record] = s;
-    this.newIds.push(id);
+    const s = new ProfileState(this.records, this.arena);
+    const r = s.record;
+    this.records.ids.add(id, r);
+    this.byRecord[r] = s;
+    this.generations[r] ??= 0;
+    this.added.push(r);
+    this.addedGen.push(this.generations[r]!);
     return s;
   }
 
@@ -418,7 +441,7 @@ export class SegmentEngine {
     // while its state is still in the processor's cache, instead of after the whole commit (a
     // commit reaches a thousand profiles, whose states the cache does not hold all at once).
     // Profiles whose traits changed wait for those, after the events.
-    const last = merges.length === 0 ? this.lastInputs(c) : null;
+    const looked = merges.length === 0 && this.lookUp(c, mark);
     for (let i = 0; i < c.profiles.length; i++) {
       while (m < merges.length && merges[m]!.at === i) {
         const { from, into } = merges[m++]!;
@@ -429,7 +452,7 @@ export class SegmentEngine {
         while (f < facts.at.length && facts.at[f] === i) f++;
         continue;
       }
-      let s = this.profiles.get(profile);
+      let s = looked ? this.byRecord[this.recordAt[i]!] : this.find(profile);
       // A profile seen for the first time is evaluated against every segment ("did not …" included).
       if (s === undefined) {
         s = this.create(profile);
@@ -445,7 +468,7 @@ export class SegmentEngine {
         const name = facts.name[f]!;
         if (this.addFact(s, name, facts.ts[f]!, facts.tie[f]!, facts.values[f]!, now)) mark(s).added(name);
       }
-      if (last !== null && s.dirtyAt >= 0 && last.get(profile) === i) {
+      if (looked && s.dirtyAt >= 0 && this.lastAt[s.record] === i) {
         const d = dirty[s.dirtyAt]!;
         this.evaluateDirty(d, now, out);
         d.done = true;
@@ -467,16 +490,38 @@ export class SegmentEngine {
     return out;
   }
 
-  /** Where each profile's last event of the commit is; −1 for a profile whose traits changed. */
-  private lastInputs(c: CompactCommit): Map<ProfileId, number> {
-    const last = this.lastInput;
-    last.clear();
-    for (let i = 0; i < c.profiles.length; i++) {
+  /**
+   * Looks up each event's profile (making those seen for the first time), and where each one's
+   * last event of the commit is: −1 for a profile whose traits changed, which waits for those.
+   */
+  private lookUp(c: CompactCommit, mark: (s: ProfileState) => Dirty): true {
+    const n = c.profiles.length;
+    if (this.recordAt.length < n) this.recordAt = new Int32Array(2 * n);
+    for (let i = 0; i < n; i++) {
       const p = c.profiles[i];
-      if (p !== null && p !== undefined) last.set(p, i);
+      if (p === null || p === undefined) continue;
+      let s = this.find(p);
+      if (s === undefined) {
+        s = this.create(p);
+        mark(s).all = true;
+      }
+      this.recordAt[i] = s.record;
+      this.lastAtOf(s.record, i);
     }
-    for (const [p] of c.traits) last.set(p, -1);
-    return last;
+    for (const [p] of c.traits) {
+      const s = this.find(p);
+      if (s !== undefined) this.lastAtOf(s.record, -1);
+    }
+    return true;
+  }
+
+  private lastAtOf(r: number, i: number): void {
+    if (r >= this.lastAt.length) {
+      const grown = new Int32Array(2 * r + 2);
+      grown.set(this.lastAt);
+      this.lastAt = grown;
+    }
+    this.lastAt[r] = i;
   }
 
   private evaluateDirty(d: Dirty, now: number, out: Transition[]): void {
@@ -507,7 +552,7 @@ export class SegmentEngine {
   }
 
   private merge(from: ProfileId, into: ProfileId, now: number): void {
-    const a = this.profiles.get(from);
+    const a = this.find(from);
     const b = this.state(into);
     if (a === undefined) return;
     for (let k = 0; k < a.length; k++) this.addFact(b, a.nameOf(k), a.ts(k), a.tie(k), a.valuesOf(k), now);
@@ -518,7 +563,7 @@ export class SegmentEngine {
 
   /** Drops a profile (merged away or erased). */
   forget(id: ProfileId): void {
-    const s = this.profiles.get(id);
+    const s = this.find(id);
     if (s === undefined) return;
     if (s.inAny()) {
       for (const seg of this.reg.segments) {
@@ -528,8 +573,10 @@ export class SegmentEngine {
     s.gone = true;
     s.clear();
     this.byRecord[s.record] = undefined;
+    this.records.ids.remove(s.record);
     this.records.release(s.record);
-    this.profiles.delete(id);
+    this.generations[s.record]!++;
+    this.forgotten = true;
   }
 
   private evaluateProfile(
@@ -629,9 +676,8 @@ export class SegmentEngine {
     const segments = this.reg.segments.filter((s) => keys.has(s.key));
     let n = 0;
     // Profiles added while this runs (between chunks) are evaluated live; a snapshot keeps it finite.
-    for (const id of [...this.profiles.keys()]) {
-      const s = this.profiles.get(id);
-      if (s === undefined) continue;
+    for (const s of this.byRecord.filter((s) => s !== undefined)) {
+      if (s.gone) continue;
       this.evaluateProfile(s, segments, now, null, false);
       if (++n % chunk === 0) yield chunk;
     }
@@ -676,48 +722,74 @@ export class SegmentEngine {
   ): { members: ProfileId[]; cursor: string | null } {
     const order = this.records.order.get(key);
     if (order === undefined) return { members: [], cursor: null };
-    const sorted = this.orderedIds();
+    const sorted = this.orderedRecords();
+    const ids = this.records.ids;
     let lo = 0;
     if (cursor !== null) {
       let hi = sorted.length;
       while (lo < hi) {
         const mid = (lo + hi) >>> 1;
-        if (sorted[mid]! <= cursor) lo = mid + 1;
+        if (ids.compareTo(sorted[mid]!, cursor) <= 0) lo = mid + 1;
         else hi = mid;
       }
     }
     const page: ProfileId[] = [];
     for (let k = lo; k < sorted.length; k++) {
-      if (!this.profiles.get(sorted[k]!)?.has(order)) continue;
+      if (!this.byRecord[sorted[k]!]!.has(order)) continue;
       if (page.length === limit) return { members: page, cursor: page[page.length - 1]! };
-      page.push(sorted[k]!);
+      page.push(ids.idOf(sorted[k]!) as ProfileId);
     }
     return { members: page, cursor: null };
   }
 
-  /** Every profile id in order. New ids (time-ordered UUIDs) usually just extend the list. */
-  private orderedIds(): ProfileId[] {
-    if (this.newIds.length === 0) return this.sortedIds;
-    const fresh = this.newIds.sort();
-    this.newIds = [];
-    const old = this.sortedIds;
-    if (old.length === 0 || old[old.length - 1]! < fresh[0]!) {
-      for (const id of fresh) old.push(id);
+  /**
+   * Every live record in the order of its profile's id. New ids (time-ordered UUIDs) usually just
+   * extend the list; entries of records let go since the last call are dropped first, so that the
+   * list holds no record whose id has changed.
+   */
+  private orderedRecords(): number[] {
+    const live = (r: number, gen: number) => this.generations[r] === gen;
+    if (this.forgotten) {
+      this.forgotten = false;
+      const sorted: number[] = [];
+      const sortedGen: number[] = [];
+      for (let k = 0; k < this.sorted.length; k++) {
+        if (!live(this.sorted[k]!, this.sortedGen[k]!)) continue;
+        sorted.push(this.sorted[k]!);
+        sortedGen.push(this.sortedGen[k]!);
+      }
+      this.sorted = sorted;
+      this.sortedGen = sortedGen;
+    }
+    if (this.added.length === 0) return this.sorted;
+    const ids = this.records.ids;
+    const fresh = this.added.filter((r, k) => live(r, this.addedGen[k]!)).sort((a, b) => ids.compare(a, b));
+    this.added = [];
+    this.addedGen = [];
+    const old = this.sorted;
+    const gen = (r: number) => this.generations[r]!;
+    if (old.length === 0 || (fresh.length > 0 && ids.compare(old[old.length - 1]!, fresh[0]!) < 0)) {
+      for (const r of fresh) {
+        old.push(r);
+        this.sortedGen.push(gen(r));
+      }
       return old;
     }
-    const merged: ProfileId[] = [];
+    const merged: number[] = [];
     let i = 0;
     let j = 0;
     while (i < old.length || j < fresh.length) {
-      if (j >= fresh.length || (i < old.length && old[i]! < fresh[j]!)) merged.push(old[i++]!);
+      if (j >= fresh.length || (i < old.length && ids.compare(old[i]!, fresh[j]!) < 0))
+        merged.push(old[i++]!);
       else merged.push(fresh[j++]!);
     }
-    this.sortedIds = merged.filter((id, k) => this.profiles.has(id) && (k === 0 || merged[k - 1] !== id));
-    return this.sortedIds;
+    this.sorted = merged;
+    this.sortedGen = merged.map(gen);
+    return merged;
   }
 
   segmentsOf(id: ProfileId): string[] {
-    const s = this.profiles.get(id);
+    const s = this.find(id);
     if (s === undefined || !s.inAny()) return [];
     return this.reg.segments
       .filter((seg) => s.has(seg.order) && !this.frozen.has(seg.key))
@@ -726,7 +798,7 @@ export class SegmentEngine {
   }
 
   computedOf(id: ProfileId, now: number): JsonObject {
-    const s = this.profiles.get(id);
+    const s = this.find(id);
     const out: JsonObject = {};
     for (const [key, def] of this.reg.computed) out[key] = s ? computeValue(def, s, now) : null;
     return out;
@@ -735,7 +807,7 @@ export class SegmentEngine {
   /** The state kept in memory, for metrics and benchmarks. */
   stats(): { profiles: number; facts: number; timers: number } {
     let facts = 0;
-    for (const s of this.profiles.values()) facts += s.length;
-    return { profiles: this.profiles.size, facts, timers: this.timers.size };
+    for (const s of this.byRecord) facts += s?.length ?? 0;
+    return { profiles: this.records.ids.size, facts, timers: this.timers.size };
   }
 }

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { asProfileId, type ProfileId } from '../../src/core/ids.ts';
 import { SegmentEngine } from '../../src/segments/engine.ts';
 import { compileDefinitions, type DefinitionSet } from '../../src/segments/engine-host.ts';
@@ -93,4 +94,58 @@ test('a forgotten profile leaves nothing to the profile that reuses its record',
     [[p2, 'recent', false]],
   );
   assert.equal(engine.nextDue(), null);
+});
+
+test('members page in id order, across profiles forgotten and records reused, UUIDs and other ids', () => {
+  const reg = compileDefinitions({ segments: [['did-a', { event: 'A' }]], computed: [] });
+  assert.ok(reg instanceof Registry);
+  // UUIDs made in the same millisecond and far apart, upper-case ones, and plain names: the order
+  // of members is the order of the id strings whatever the kind.
+  const ids = Array.from({ length: 60 }, (_, k) => {
+    const n = (k * 7919) % 60;
+    const hex = n.toString(16).padStart(12, '0');
+    if (k % 5 === 0) return asProfileId(`p-${n}`);
+    if (k % 5 === 1) return asProfileId(`01A20000-0000-7000-8000-${hex.toUpperCase()}`);
+    return asProfileId(`01a2${k % 3}000-0000-7000-8000-${hex}`);
+  });
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ who: fc.nat(ids.length - 1), op: fc.constantFrom('A', 'B', 'forget', 'page') }), {
+        minLength: 20,
+        maxLength: 300,
+      }),
+      fc.integer({ min: 1, max: 7 }),
+      (ops, limit) => {
+        const engine = new SegmentEngine(reg);
+        const model = new Set<ProfileId>();
+        let at = NOW;
+        for (const { who, op } of ops) {
+          const id = ids[who]!;
+          if (op === 'forget') {
+            engine.forget(id);
+            model.delete(id);
+          } else if (op === 'page') {
+            const want = [...model].sort();
+            const got: ProfileId[] = [];
+            let cursor: string | null = null;
+            do {
+              const page = engine.members('did-a', limit, cursor);
+              got.push(...page.members);
+              cursor = page.cursor;
+            } while (cursor !== null);
+            assert.deepEqual(got, want);
+          } else {
+            at += 1000;
+            engine.applyCommit(
+              compactCommitOf([[id, op]], (i) => ({ ts: at, tie: i })),
+              at,
+            );
+            if (op === 'A') model.add(id);
+          }
+        }
+        assert.equal(engine.size('did-a'), model.size);
+      },
+    ),
+    { numRuns: 200 },
+  );
 });
