@@ -460,9 +460,11 @@ export class SegmentEngine {
       }
       const userId = c.userIds[i] ?? null;
       const anonymousId = c.anonymousIds[i] ?? null;
-      // Kept only when it differs: the commit's copy of the same id would outlive the commit for nothing.
+      // The first identity seen is kept (any of a profile's ids names it in an announcement). Not
+      // compared with the one held: that would read a string elsewhere on the heap for every
+      // event; and the commit's copy of the same id would outlive the commit for nothing.
       if (userId !== null) {
-        if (s.userId !== userId) s.userId = userId;
+        if (s.userId === null) s.userId = userId;
       } else if (s.anonymousId === null && anonymousId !== null) s.anonymousId = anonymousId;
       for (; f < facts.at.length && facts.at[f] === i; f++) {
         const name = facts.name[f]!;
