@@ -3,7 +3,7 @@ import { hash53 } from '../core/hash53.ts';
 import type { ProfileId } from '../core/ids.ts';
 import { bodyOf } from '../ingest/normalize.ts';
 import type { CommitChanges, ScannedEvent } from '../store/port.ts';
-import { project } from './evaluate.ts';
+import { project, projectInto } from './evaluate.ts';
 import type { Projection, Registry } from './registry.ts';
 
 /**
@@ -15,10 +15,12 @@ export interface CompactCommit {
   /** Per input event (flattened): the profile it was stored under, null for a duplicate. */
   readonly profiles: readonly (ProfileId | null)[];
   readonly userIds: readonly (string | null)[];
+  /** Null where the event has a user id (the engine would not keep it). */
   readonly anonymousIds: readonly (string | null)[];
   /**
    * Events a definition reads, in input order, as columns (plain arrays cross to another thread
    * for about half what as many small objects cost, on both sides): `at` is the event's index.
+   * Their projected values are one array too: each fact's `width` of them, in the facts' order.
    */
   readonly facts: CompactFacts;
   readonly merges: CommitChanges['merges'];
@@ -30,7 +32,8 @@ export interface CompactFacts {
   readonly name: readonly string[];
   readonly ts: readonly number[];
   readonly tie: readonly number[];
-  readonly values: readonly unknown[][];
+  readonly width: readonly number[];
+  readonly values: readonly unknown[];
 }
 
 /** One scanned event a definition reads: profile, name, time, tie-breaker, values, identity. */
@@ -66,7 +69,8 @@ export function compactCommit(
     name: [] as string[],
     ts: [] as number[],
     tie: [] as number[],
-    values: [] as unknown[][],
+    width: [] as number[],
+    values: [] as unknown[],
   };
   const userIds: (string | null)[] = new Array(events.length);
   const anonymousIds: (string | null)[] = new Array(events.length);
@@ -83,13 +87,14 @@ export function compactCommit(
       continue;
     }
     userIds[i] = ev.userId;
-    anonymousIds[i] = ev.anonymousId;
+    // The engine keeps an anonymous id only for a profile it knows no user id of.
+    anonymousIds[i] = ev.userId === null ? ev.anonymousId : null;
     if (projection === undefined || ev.name === null || profiles[i] === null) continue;
     facts.at.push(i);
     facts.name.push(ev.name);
     facts.ts.push(ev.timestamp);
     facts.tie.push(hash53(ev.messageId));
-    facts.values.push(valuesOf(projection, bodyOf(ev)));
+    facts.width.push(projection.paths.length === 0 ? 0 : projectInto(projection, bodyOf(ev), facts.values));
   }
   return {
     profiles,

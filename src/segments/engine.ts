@@ -374,7 +374,7 @@ export class SegmentEngine {
       const s = this.state(profile);
       if (s.userId === null && userId !== null) s.userId = userId;
       if (s.anonymousId === null && anonymousId !== null) s.anonymousId = anonymousId;
-      this.addFact(s, name, ts, tie, values, now);
+      this.addFact(s, name, ts, tie, values, 0, values.length, now);
     }
   }
 
@@ -384,6 +384,8 @@ export class SegmentEngine {
     ts: number,
     tie: number,
     values: readonly unknown[],
+    from: number,
+    count: number,
     now: number,
   ): boolean {
     const projection = this.reg.projections.get(name);
@@ -391,7 +393,7 @@ export class SegmentEngine {
     // Older than every window that reads its name: no result can count it, and pruning would drop
     // it at once. A recompute over a long history meets many.
     if (ts + projection.horizonMs <= now) return false;
-    const added = s.insert(projection.name, ts, tie, values.length > 0 ? values : null);
+    const added = s.insert(projection.name, ts, tie, values, from, count);
     s.pruneAt = Math.min(s.pruneAt, ts + projection.horizonMs);
     if (now >= s.pruneAt) this.prune(s, now);
     return added;
@@ -434,6 +436,8 @@ export class SegmentEngine {
     };
     let m = 0;
     let f = 0;
+    /** Where fact `f`'s values start. */
+    let v = 0;
     const merges = c.merges;
     const facts = c.facts;
     const out: Transition[] = [];
@@ -449,7 +453,7 @@ export class SegmentEngine {
       }
       const profile = c.profiles[i];
       if (profile === null || profile === undefined) {
-        while (f < facts.at.length && facts.at[f] === i) f++;
+        while (f < facts.at.length && facts.at[f] === i) v += facts.width[f++]!;
         continue;
       }
       let s = looked ? this.byRecord[this.recordAt[i]!] : this.find(profile);
@@ -468,7 +472,10 @@ export class SegmentEngine {
       } else if (s.anonymousId === null && anonymousId !== null) s.anonymousId = anonymousId;
       for (; f < facts.at.length && facts.at[f] === i; f++) {
         const name = facts.name[f]!;
-        if (this.addFact(s, name, facts.ts[f]!, facts.tie[f]!, facts.values[f]!, now)) mark(s).added(name);
+        const width = facts.width[f]!;
+        if (this.addFact(s, name, facts.ts[f]!, facts.tie[f]!, facts.values, v, width, now))
+          mark(s).added(name);
+        v += width;
       }
       if (looked && s.dirtyAt >= 0 && this.lastAt[s.record] === i) {
         const d = dirty[s.dirtyAt]!;
@@ -557,7 +564,10 @@ export class SegmentEngine {
     const a = this.find(from);
     const b = this.state(into);
     if (a === undefined) return;
-    for (let k = 0; k < a.length; k++) this.addFact(b, a.nameOf(k), a.ts(k), a.tie(k), a.valuesOf(k), now);
+    for (let k = 0; k < a.length; k++) {
+      const values = a.valuesOf(k);
+      this.addFact(b, a.nameOf(k), a.ts(k), a.tie(k), values, 0, values.length, now);
+    }
     b.userId ??= a.userId;
     b.anonymousId ??= a.anonymousId;
     this.forget(from);

@@ -32,6 +32,15 @@ export function project(projection: Projection, body: unknown): unknown[] {
   return values;
 }
 
+/** The projected values of one event, appended to `out`; returns how many. */
+export function projectInto(projection: Projection, body: unknown, out: unknown[]): number {
+  for (let k = 0; k < projection.paths.length; k++) {
+    const v = readPath(body, projection.paths[k]!.parts);
+    out.push(v === undefined ? null : v);
+  }
+  return projection.paths.length;
+}
+
 /**
  * A few computed values, kept for one evaluation: a handful of entries searched in order, emptied
  * by resetting a count, so keeping them allocates nothing.

@@ -329,8 +329,18 @@ export class ProfileFacts {
     return out;
   }
 
-  /** Inserts in (ts, tie) order; false when the same fact is already there. */
-  insert(name: string, ts: number, tie: number, values: readonly unknown[] | null): boolean {
+  /**
+   * Inserts in (ts, tie) order, with `count` values from `values[from]` on; false when the same
+   * fact is already there.
+   */
+  insert(
+    name: string,
+    ts: number,
+    tie: number,
+    values: readonly unknown[] | null,
+    from = 0,
+    count = values === null ? 0 : values.length,
+  ): boolean {
     const n = this.n;
     const arena = this.arena;
     const id = arena.idOf(name);
@@ -356,9 +366,9 @@ export class ProfileFacts {
       }
     }
     let o = -1;
-    if (values !== null && values.length > 0) {
+    if (values !== null && count > 0) {
       o = this.v;
-      this.putValues(values);
+      this.putValues(values, from, count);
     }
     if (n === this.capacity) {
       this.move(capacityFor(n + 1));
@@ -375,12 +385,12 @@ export class ProfileFacts {
     return true;
   }
 
-  private putValues(values: readonly unknown[]): void {
-    const need = this.v + 1 + values.length;
+  private putValues(values: readonly unknown[], from: number, count: number): void {
+    const need = this.v + 1 + count;
     if (need > this.vcapacity) this.moveValues(capacityFor(need));
     let p = this.vat + this.v;
-    this.vals[p++] = values.length;
-    for (let i = 0; i < values.length; i++) this.put(p++, values[i]);
+    this.vals[p++] = count;
+    for (let i = from; i < from + count; i++) this.put(p++, values[i]);
     this.v = need;
   }
 
