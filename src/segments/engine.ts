@@ -127,27 +127,29 @@ class Records {
  * reach from memory for each event added and each evaluation.
  */
 class ProfileState extends ProfileFacts implements ProfileView {
-  traits: JsonObject = EMPTY;
-  userId: string | null = null;
-  anonymousId: string | null = null;
-  /** Set when the profile is forgotten (merged away or erased): its pending timers are void. */
-  gone = false;
+  // The fields read for every event come first, right after the facts' own, so that they share
+  // the few lines of memory the facts' fields take (declared in this order, with a value each,
+  // they are laid out in this order).
+  /** Its record (see `Records`). */
+  readonly record: number = -1;
   /**
    * Where what the commit being applied changed about it is in that commit's list (−1 between
    * commits). A number, not the object: a young object stored in a state that is old would be
    * remembered by the next young collection, once for each profile a commit reaches.
    */
   dirtyAt = -1;
+  userId: string | null = null;
+  private readonly records: Records;
+  traits: JsonObject = EMPTY;
+  anonymousId: string | null = null;
+  /** Set when the profile is forgotten (merged away or erased): its pending timers are void. */
+  gone = false;
   /** The engine's memo of computed values while this profile is being evaluated (else null). */
   computedMemo: ComputedMemo | null = null;
-  /** Its record (see `Records`). */
-  readonly record: number;
 
-  constructor(
-    private readonly records: Records,
-    arena: FactArena,
-  ) {
+  constructor(records: Records, arena: FactArena) {
     super(arena);
+    this.records = records;
     this.record = records.alloc();
   }
 
