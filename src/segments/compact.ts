@@ -21,6 +21,7 @@ export interface CompactCommit {
    * Events a definition reads, in input order, as columns (plain arrays cross to another thread
    * for about half what as many small objects cost, on both sides): `at` is the event's index.
    * Their projected values are one array too: each fact's `width` of them, in the facts' order.
+   * A fact's name is the index of one of the commit's `names`, each sent once.
    */
   readonly facts: CompactFacts;
   readonly merges: CommitChanges['merges'];
@@ -29,7 +30,8 @@ export interface CompactCommit {
 
 export interface CompactFacts {
   readonly at: readonly number[];
-  readonly name: readonly string[];
+  readonly names: readonly string[];
+  readonly name: readonly number[];
   readonly ts: readonly number[];
   readonly tie: readonly number[];
   readonly width: readonly number[];
@@ -66,12 +68,14 @@ export function compactCommit(
 ): CompactCommit {
   const facts = {
     at: [] as number[],
-    name: [] as string[],
+    names: [] as string[],
+    name: [] as number[],
     ts: [] as number[],
     tie: [] as number[],
     width: [] as number[],
     values: [] as unknown[],
   };
+  const nameAt = new Map<Projection, number>();
   const userIds: (string | null)[] = new Array(events.length);
   const anonymousIds: (string | null)[] = new Array(events.length);
   let profiles = changes.profiles;
@@ -91,7 +95,13 @@ export function compactCommit(
     anonymousIds[i] = ev.userId === null ? ev.anonymousId : null;
     if (projection === undefined || ev.name === null || profiles[i] === null) continue;
     facts.at.push(i);
-    facts.name.push(ev.name);
+    let n = nameAt.get(projection);
+    if (n === undefined) {
+      n = facts.names.length;
+      nameAt.set(projection, n);
+      facts.names.push(projection.name);
+    }
+    facts.name.push(n);
     facts.ts.push(ev.timestamp);
     facts.tie.push(hash53(ev.messageId));
     facts.width.push(projection.paths.length === 0 ? 0 : projectInto(projection, bodyOf(ev), facts.values));

@@ -13,7 +13,7 @@ import {
 } from './evaluate.ts';
 import { FactArena, ProfileFacts } from './facts.ts';
 import { IdTable } from './id-table.ts';
-import type { CompiledSegment, Registry } from './registry.ts';
+import type { CompiledSegment, Projection, Registry } from './registry.ts';
 import { TimerHeap } from './timer-heap.ts';
 
 export const SEGMENT_ENTERED = 'Segment Entered';
@@ -376,13 +376,14 @@ export class SegmentEngine {
       const s = this.state(profile);
       if (s.userId === null && userId !== null) s.userId = userId;
       if (s.anonymousId === null && anonymousId !== null) s.anonymousId = anonymousId;
-      this.addFact(s, name, ts, tie, values, 0, values.length, now);
+      this.addFact(s, this.reg.projections.get(name), ts, tie, values, 0, values.length, now);
     }
   }
 
+  /** Adds a fact of the name `projection` is for (none: a name no definition reads). */
   private addFact(
     s: ProfileState,
-    name: string,
+    projection: Projection | undefined,
     ts: number,
     tie: number,
     values: readonly unknown[],
@@ -390,7 +391,6 @@ export class SegmentEngine {
     count: number,
     now: number,
   ): boolean {
-    const projection = this.reg.projections.get(name);
     if (projection === undefined) return false;
     // Older than every window that reads its name: no result can count it, and pruning would drop
     // it at once. A recompute over a long history meets many.
@@ -438,6 +438,8 @@ export class SegmentEngine {
     };
     let m = 0;
     let f = 0;
+    // Each name of the commit looked up once, not each fact's copy of it.
+    const projections = c.facts.names.map((n) => this.reg.projections.get(n));
     /** Where fact `f`'s values start. */
     let v = 0;
     const merges = c.merges;
@@ -473,10 +475,10 @@ export class SegmentEngine {
         if (s.userId === null) s.userId = userId;
       } else if (s.anonymousId === null && anonymousId !== null) s.anonymousId = anonymousId;
       for (; f < facts.at.length && facts.at[f] === i; f++) {
-        const name = facts.name[f]!;
+        const projection = projections[facts.name[f]!];
         const width = facts.width[f]!;
-        if (this.addFact(s, name, facts.ts[f]!, facts.tie[f]!, facts.values, v, width, now))
-          mark(s).added(name);
+        if (this.addFact(s, projection, facts.ts[f]!, facts.tie[f]!, facts.values, v, width, now))
+          mark(s).added(projection!.name);
         v += width;
       }
       if (looked && s.dirtyAt >= 0 && this.lastAt[s.record] === i) {
@@ -568,7 +570,16 @@ export class SegmentEngine {
     if (a === undefined) return;
     for (let k = 0; k < a.length; k++) {
       const values = a.valuesOf(k);
-      this.addFact(b, a.nameOf(k), a.ts(k), a.tie(k), values, 0, values.length, now);
+      this.addFact(
+        b,
+        this.reg.projections.get(a.nameOf(k)),
+        a.ts(k),
+        a.tie(k),
+        values,
+        0,
+        values.length,
+        now,
+      );
     }
     b.userId ??= a.userId;
     b.anonymousId ??= a.anonymousId;

@@ -18,7 +18,8 @@ export function compactCommitOf(
     anonymousIds: events.map(() => null),
     facts: {
       at: events.map((_, i) => i),
-      name: events.map(([, n]) => n),
+      names: [...new Set(events.map(([, n]) => n))],
+      name: events.map(([, n]) => [...new Set(events.map(([, m]) => m))].indexOf(n)),
       ts: times.map((t) => t.ts),
       tie: times.map((t) => t.tie),
       width: events.map(() => 0),

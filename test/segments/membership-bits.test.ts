@@ -40,7 +40,8 @@ test('memberships in segments past the first 32, and in every bit of a word, rea
       anonymousIds: [null, null],
       facts: {
         at: facts.map((f) => f.at),
-        name: facts.map((f) => `E${f.k}`),
+        names: facts.map((f) => `E${f.k}`),
+        name: facts.map((_, i) => i),
         ts: facts.map((_, i) => NOW - 100_000 + i),
         tie: facts.map((_, i) => i),
         width: facts.map(() => 0),
