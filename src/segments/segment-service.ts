@@ -115,6 +115,8 @@ export class SegmentService {
   private pristine = true;
   /** Segments the engine holds back while they are recomputed. */
   private readonly frozen = new Set<string>();
+  /** The properties of each segment's announcements (see `propertiesOf`). */
+  private readonly announced = new Map<string, JsonObject>();
   private readonly definitions: Record<DefinitionKind, Map<string, StoredDefinition>> = {
     segments: new Map(),
     computed: new Map(),
@@ -534,7 +536,7 @@ export class SegmentService {
             userId: t.userId,
             // A person with a user id is announced by it alone, as a client would send it.
             anonymousId: t.userId === null ? t.anonymousId : null,
-            properties: { segment_key: t.key },
+            properties: this.propertiesOf(t.key),
             at: t.at,
             messageId: `segment:${t.key}:${t.profile}:${t.at}:${t.entered ? 'in' : 'out'}`,
             context: ANNOUNCER,
@@ -544,6 +546,16 @@ export class SegmentService {
       );
     }
     return events.length > 0 ? this.deps.ingest.submit(events) : Promise.resolve();
+  }
+
+  /** An announcement's properties, one frozen object per segment (its JSON is then made once). */
+  private propertiesOf(key: string): JsonObject {
+    let p = this.announced.get(key);
+    if (p === undefined) {
+      p = Object.freeze({ segment_key: key }) as JsonObject;
+      this.announced.set(key, p);
+    }
+    return p;
   }
 
   // ---------------------------------------------------------------------------------------------

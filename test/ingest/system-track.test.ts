@@ -63,3 +63,43 @@ test('systemTrack makes the event normalizeMessage makes of the same track messa
     { numRuns: 2_000 },
   );
 });
+
+test('the stored message is what JSON.stringify makes of it, with frozen parts written out once', () => {
+  const ctx: NormalizeContext = {
+    workspaceId: DEFAULT_WORKSPACE,
+    sourceId: asSourceId('src_system'),
+    receivedAt: Date.UTC(2026, 10, 25, 3, 0, 0, 7),
+    newMessageId: () => assert.fail('a message id is always given'),
+  };
+  const inner: JsonObject = { name: 'concierge-test' };
+  // Frozen on the outside only: what it holds can still change, so its JSON is not kept.
+  const shallow = Object.freeze({ library: inner }) as JsonObject;
+  const deep = Object.freeze({ library: Object.freeze({ name: 'concierge-segments' }) }) as JsonObject;
+  const properties = Object.freeze({ segment_key: 'big "spenders" \\ \u2028 ✓' }) as JsonObject;
+  const at = Date.UTC(2026, 10, 24, 23, 59, 59, 999);
+  for (const context of [shallow, deep, shallow, deep]) {
+    for (const who of [
+      { userId: 'u "1"\n', anonymousId: null },
+      { userId: null, anonymousId: 'a-\u0000-1' },
+    ]) {
+      const t = { event: 'Segment Entered', ...who, properties, at, messageId: 'segment:k:p:1:in', context };
+      const iso = new Date(at).toISOString();
+      assert.equal(
+        systemTrack(t, ctx).bodyJson,
+        JSON.stringify({
+          type: 'track',
+          event: t.event,
+          properties,
+          timestamp: iso,
+          messageId: t.messageId,
+          context,
+          userId: who.userId,
+          anonymousId: who.anonymousId,
+          originalTimestamp: iso,
+          receivedAt: new Date(ctx.receivedAt).toISOString(),
+        }),
+      );
+    }
+    inner.name = `${inner.name}+`;
+  }
+});
