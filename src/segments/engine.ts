@@ -637,10 +637,14 @@ export class SegmentEngine {
     // Timed segments whose wake-up this pass worked out, marked with its number (no set to fill).
     const pass = full ? ++this.passes : 0;
     let timedDone = 0;
+    // Its id is written out once for the pass, not once per frozen segment (a start-up recompute
+    // holds back every segment while live traffic arrives).
+    let skipped = false;
     for (const seg of segments) {
       // Live inputs leave frozen segments alone; the silent pass of a recompute (out null) does not.
       if (out !== null && this.frozen.has(seg.key)) {
-        this.skipped.add(s.id);
+        if (!skipped) this.skipped.add(s.id);
+        skipped = true;
         continue;
       }
       // A member of "did X" stays one when another X arrives; so does a non-member of "did not X".
