@@ -640,10 +640,15 @@ export class SegmentEngine {
     // Its id is written out once for the pass, not once per frozen segment (a start-up recompute
     // holds back every segment while live traffic arrives).
     let skipped = false;
+    // Written out once for all the segments it enters or leaves in this pass.
+    let id: ProfileId | null = null;
     for (const seg of segments) {
       // Live inputs leave frozen segments alone; the silent pass of a recompute (out null) does not.
       if (out !== null && this.frozen.has(seg.key)) {
-        if (!skipped) this.skipped.add(s.id);
+        if (!skipped) {
+          id ??= s.id;
+          this.skipped.add(id);
+        }
         skipped = true;
         continue;
       }
@@ -660,8 +665,9 @@ export class SegmentEngine {
         }
       } else member = evaluateCondition(this.reg, seg.condition, s, now);
       if (this.setMember(s, seg, member) && out !== null) {
+        id ??= s.id;
         out.push({
-          profile: s.id,
+          profile: id,
           key: seg.key,
           entered: member,
           at: now,

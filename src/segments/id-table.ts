@@ -110,7 +110,8 @@ export class IdTable {
 
   /** Record `r`'s id: one flat string, written out as bytes (about ten times faster than by parts). */
   idOf(r: number): string {
-    const other = this.otherIds[r];
+    // Read only where there are other ids: the entry of each record is elsewhere in memory.
+    const other = this.others.size === 0 ? undefined : this.otherIds[r];
     if (other !== undefined) return other;
     const out = this.text;
     let at = 0;
