@@ -125,9 +125,9 @@ export class IdTable {
     return out.toString('latin1', 0, 36);
   }
 
-  /** Orders two records by their ids, as strings compare. */
+  /** Orders two records by their ids, as strings compare (sorting a million reads no other ids' entries). */
   compare(a: number, b: number): number {
-    if (this.otherIds[a] === undefined && this.otherIds[b] === undefined) {
+    if (this.others.size === 0 || (this.otherIds[a] === undefined && this.otherIds[b] === undefined)) {
       const words = this.words;
       for (let k = 0; k < 4; k++) {
         const x = words[4 * a + k]! >>> 0;
@@ -143,7 +143,7 @@ export class IdTable {
 
   /** Orders record `r`'s id against `id`, as strings compare. */
   compareTo(r: number, id: string): number {
-    if (this.otherIds[r] === undefined && this.parse(id)) {
+    if ((this.others.size === 0 || this.otherIds[r] === undefined) && this.parse(id)) {
       for (let k = 0; k < 4; k++) {
         const x = this.words[4 * r + k]! >>> 0;
         const y = this.w[k]! >>> 0;
