@@ -14,6 +14,8 @@
  *
  *   npm run bench:segments [-- --profiles 1000000 --events 10000000 --seconds 15]
  *   npm run bench:segments -- --keep DIR --only latency   (builds the fixture in DIR once; later runs start from a copy of it)
+ *   npm run bench:segments -- --keep DIR --pairs 3 --only baseline,segments   (three pairs, each on a
+ *     fresh copy of the fixture, and the median ratio)
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -65,6 +67,11 @@ const { values: args } = parseArgs({
     'max-rate': { type: 'string', default: '100000' },
     /** Phases to run, comma-separated: baseline, segments, latency (all by default). */
     only: { type: 'string', default: 'baseline,segments,latency' },
+    /**
+     * Baseline and segments phases to run in turn, each pair on a fresh copy of the fixture; with
+     * more than one, the median ratio is reported (a steadier figure on a shared machine).
+     */
+    pairs: { type: 'string', default: '1' },
     /** A directory to keep the fixture in once built; later runs start from a copy of it. */
     keep: { type: 'string', default: '' },
   },
@@ -75,6 +82,8 @@ for (const p of PHASES) {
     throw new Error(`--only: unknown phase '${p}' (baseline, segments, latency)`);
   }
 }
+const PAIRS = Number(args.pairs);
+if (!Number.isInteger(PAIRS) || PAIRS < 1) throw new Error('--pairs must be a whole number, 1 or more');
 const PROFILES = Number(args.profiles);
 const EVENTS = Number(args.events);
 const SECONDS = Number(args.seconds);
@@ -404,78 +413,64 @@ async function waitForSegments(url: string): Promise<Status['segments']> {
 // ---------------------------------------------------------------------------------------------
 
 console.log(
-  `Concierge segments benchmark — ${fmt(PROFILES)} profiles, ${fmt(EVENTS)} events in the log, ${CONNECTIONS} connections, embedded SQLite`,
+  `Concierge segments benchmark — ${fmt(PROFILES)} profiles, ${fmt(EVENTS)} events in the log, ${CONNECTIONS} connections, embedded SQLite` +
+    (PAIRS > 1 ? `, ${PAIRS} pairs of phases` : ''),
 );
 const dir = mkdtempSync(join(tmpdir(), 'concierge-bench-segments-'));
 const dataDir = join(dir, 'data');
 const dbPath = join(dataDir, 'concierge.db');
-try {
-  if (kept) {
-    // Every run starts from the fixture as it was built, not as an earlier run left it.
-    cpSync(join(args.keep, 'data'), dataDir, { recursive: true });
-    console.log(`fixture: copied from ${args.keep}`);
-  } else {
-    mkdirSync(dataDir, { recursive: true });
-    await buildFixture(dbPath);
-    if (fixtureFile) {
-      cpSync(dataDir, join(args.keep, 'data'), { recursive: true });
-      writeFileSync(fixtureFile, JSON.stringify({ profiles: PROFILES, events: EVENTS, now: NOW }));
-    }
+const loadOptions = {
+  path: '/v1/batch',
+  perRequest: 100,
+  connections: CONNECTIONS,
+  maxRate: MAX_RATE,
+  users: PROFILES,
+};
+
+/** Ingestion at full speed with no segments: events/s, and the server's resident size after. */
+async function baselinePhase(): Promise<{ off: number; rssOff: number }> {
+  const server = await startServer({}, dataDir);
+  try {
+    await load(server.url, { ...loadOptions, seconds: 2, factory: new LiveTraffic() });
+    const before = await commitTotals(server.url);
+    const r = await load(server.url, {
+      ...loadOptions,
+      seconds: SECONDS,
+      factory: new LiveTraffic(),
+      serverPid: server.child.pid,
+    });
+    report('segments off: POST /v1/batch', r, 'events');
+    reportCommits(before, await commitTotals(server.url));
+    return { off: r.events / r.seconds, rssOff: await rss(server.url) };
+  } finally {
+    await server.stop();
   }
-  // The fixture is written without waiting for the disk: its pages go out now, not during a
-  // measurement (the kernel writes dirty pages back some 30 s later).
-  syncFiles(dataDir);
-  const loadOptions = {
-    path: '/v1/batch',
-    perRequest: 100,
-    connections: CONNECTIONS,
-    maxRate: MAX_RATE,
-    users: PROFILES,
-  };
+}
 
-  // Baseline: no segments.
-  let off = Number.NaN;
-  let rssOff = Number.NaN;
-  if (PHASES.has('baseline')) {
-    const server = await startServer({}, dataDir);
-    try {
-      await load(server.url, { ...loadOptions, seconds: 2, factory: new LiveTraffic() });
-      const before = await commitTotals(server.url);
-      const r = await load(server.url, {
-        ...loadOptions,
-        seconds: SECONDS,
-        factory: new LiveTraffic(),
-        serverPid: server.child.pid,
-      });
-      report('segments off: POST /v1/batch', r, 'events');
-      reportCommits(before, await commitTotals(server.url));
-      off = r.events / r.seconds;
-      rssOff = await rss(server.url);
-    } finally {
-      await server.stop();
-    }
-  }
+/**
+ * The start-up recompute, memory, (with `first`) one new segment's recompute, then ingestion at
+ * full speed with the definitions installed: events/s.
+ */
+async function segmentsPhase(first: boolean, rssOff: number): Promise<number> {
+  const t0 = performance.now();
+  const server = await startServer({}, dataDir);
+  try {
+    const s = await waitForSegments(server.url);
+    const rc = s.lastRecompute!;
+    console.log(
+      `start-up recompute of 100 segments + 8 computed traits: ${fmt(rc.eventsScanned)} events scanned, ${fmt(rc.profiles)} profiles, ` +
+        `${(rc.ms / 1000).toFixed(1)} s = ${fmt(rc.eventsScanned / (rc.ms / 1000))} events/s (server ready to ingest after ${((performance.now() - t0) / 1000).toFixed(1)} s … ingestion was open throughout)`,
+    );
+    const rssOn = await rss(server.url);
+    // Without the baseline phase there is nothing to compare with.
+    const segmentState = Number.isNaN(rssOff)
+      ? ''
+      : ` vs ${fmt(rssOff / 2 ** 20)} MiB without; ${fmt((rssOn - rssOff) / 2 ** 20 / (PROFILES / 1e6))} MiB per million profiles for segment state`;
+    console.log(
+      `memory: ${fmt(rssOn / 2 ** 20)} MiB resident (the server's own, without mapped files) with segments${segmentState} (${fmt(s.facts)} facts kept, ${fmt(s.timers)} timers pending)`,
+    );
 
-  installDefinitions(dbPath);
-  if (PHASES.has('segments')) {
-    const t0 = performance.now();
-    const server = await startServer({}, dataDir);
-    try {
-      const s = await waitForSegments(server.url);
-      const rc = s.lastRecompute!;
-      console.log(
-        `start-up recompute of 100 segments + 8 computed traits: ${fmt(rc.eventsScanned)} events scanned, ${fmt(rc.profiles)} profiles, ` +
-          `${(rc.ms / 1000).toFixed(1)} s = ${fmt(rc.eventsScanned / (rc.ms / 1000))} events/s (server ready to ingest after ${((performance.now() - t0) / 1000).toFixed(1)} s … ingestion was open throughout)`,
-      );
-      const rssOn = await rss(server.url);
-      // Without the baseline phase there is nothing to compare with.
-      const segmentState = Number.isNaN(rssOff)
-        ? ''
-        : ` vs ${fmt(rssOff / 2 ** 20)} MiB without; ${fmt((rssOn - rssOff) / 2 ** 20 / (PROFILES / 1e6))} MiB per million profiles for segment state`;
-      console.log(
-        `memory: ${fmt(rssOn / 2 ** 20)} MiB resident (the server's own, without mapped files) with segments${segmentState} (${fmt(s.facts)} facts kept, ${fmt(s.timers)} timers pending)`,
-      );
-
+    if (first) {
       // One new segment on its own: scans only its event name.
       const t1 = performance.now();
       const res = await fetch(`${server.url}/api/segments/bench-new?wait=600`, {
@@ -494,26 +489,96 @@ try {
         `recompute of one new segment: ${fmt(one.eventsScanned)} events of its name scanned out of ${fmt(EVENTS)}, ${(one.ms / 1000).toFixed(1)} s ` +
           `(${fmt(EVENTS / (one.ms / 1000))} log events/s), size ${fmt(created.size)}, PUT answered in ${((performance.now() - t1) / 1000).toFixed(1)} s`,
       );
+    }
 
-      await load(server.url, { ...loadOptions, seconds: 2, factory: new LiveTraffic() });
-      const before = await commitTotals(server.url);
-      const r = await load(server.url, {
-        ...loadOptions,
-        seconds: SECONDS,
-        factory: new LiveTraffic(),
-        serverPid: server.child.pid,
-      });
-      report('segments on: POST /v1/batch', r, 'events');
-      reportCommits(before, await commitTotals(server.url));
-      const on = r.events / r.seconds;
+    await load(server.url, { ...loadOptions, seconds: 2, factory: new LiveTraffic() });
+    const before = await commitTotals(server.url);
+    const changesBefore = await metric(server.url, 'concierge_segment_changes_total');
+    const r = await load(server.url, {
+      ...loadOptions,
+      seconds: SECONDS,
+      factory: new LiveTraffic(),
+      serverPid: server.child.pid,
+    });
+    // The engine's calls are answered in order, so a segment's size comes back once it has applied
+    // every commit acknowledged before: how far behind ingestion it ran when the load stopped.
+    const t2 = performance.now();
+    await adminGet(server.url, '/api/segments/vip');
+    const behind = performance.now() - t2;
+    report('segments on: POST /v1/batch', r, 'events');
+    reportCommits(before, await commitTotals(server.url));
+    const changesAfter = await metric(server.url, 'concierge_segment_changes_total');
+    const changes = [...changesAfter].reduce((n, [k, v]) => n + v - (changesBefore.get(k) ?? 0), 0);
+    console.log(
+      `  the engine had applied every acknowledged commit ${fmt(behind)} ms after the load stopped; ` +
+        `${fmt(changes)} membership changes announced since the load started (${(changes / r.events).toFixed(2)} per event)`,
+    );
+    return r.events / r.seconds;
+  } finally {
+    await server.stop();
+  }
+}
+
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+try {
+  /** A copy of the fixture as built, for the pairs after the first (a kept fixture is its own). */
+  const pristine = kept ? join(args.keep, 'data') : join(dir, 'pristine');
+  if (kept) {
+    // Every run starts from the fixture as it was built, not as an earlier run left it.
+    cpSync(pristine, dataDir, { recursive: true });
+    console.log(`fixture: copied from ${args.keep}`);
+  } else {
+    mkdirSync(dataDir, { recursive: true });
+    await buildFixture(dbPath);
+    if (fixtureFile) {
+      cpSync(dataDir, join(args.keep, 'data'), { recursive: true });
+      writeFileSync(fixtureFile, JSON.stringify({ profiles: PROFILES, events: EVENTS, now: NOW }));
+    }
+    if (PAIRS > 1) cpSync(dataDir, pristine, { recursive: true });
+  }
+
+  const pairs: [number, number][] = [];
+  for (let k = 1; k <= PAIRS; k++) {
+    if (k > 1) {
+      rmSync(dataDir, { recursive: true, force: true });
+      cpSync(pristine, dataDir, { recursive: true });
+      console.log(`\npair ${k} of ${PAIRS}: fixture copied afresh`);
+    }
+    // The fixture is written without waiting for the disk: its pages go out now, not during a
+    // measurement (the kernel writes dirty pages back some 30 s later).
+    syncFiles(dataDir);
+
+    // Baseline: no segments.
+    let off = Number.NaN;
+    let rssOff = Number.NaN;
+    if (PHASES.has('baseline')) ({ off, rssOff } = await baselinePhase());
+
+    installDefinitions(dbPath);
+    if (PHASES.has('segments')) {
+      const on = await segmentsPhase(k === 1, rssOff);
       if (!Number.isNaN(off)) {
+        pairs.push([off, on]);
         console.log(
           `throughput with 101 segments / without: ${(on / off).toFixed(2)} (cost ${((1 - on / off) * 100).toFixed(0)} %)`,
         );
       }
-    } finally {
-      await server.stop();
     }
+  }
+  if (pairs.length > 1) {
+    const ratios = pairs.map(([off, on]) => on / off);
+    const m = median(ratios);
+    console.log(
+      `\n${pairs.length} pairs, without → with segments (events/s): ${pairs.map(([off, on]) => `${fmt(off)} → ${fmt(on)} (${((1 - on / off) * 100).toFixed(0)} %)`).join(', ')}`,
+    );
+    console.log(
+      `median throughput with 101 segments / without: ${m.toFixed(2)} (cost ${((1 - m) * 100).toFixed(0)} %); ` +
+        `median without ${fmt(median(pairs.map((p) => p[0])))}, with ${fmt(median(pairs.map((p) => p[1])))} events/s`,
+    );
   }
 
   // Latency at a paced rate, on a fresh process so the summary holds only this run.
