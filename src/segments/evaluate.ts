@@ -115,9 +115,13 @@ const compareCount = (op: CountOp, n: number, v: number): boolean => {
   }
 };
 
-/** An event counts for a window of `w` ms at `now` while `ts > now − w` (events dated ahead count too). */
-const inWindow = (ts: number, withinMs: number | null, now: number) =>
-  withinMs === null || ts > now - withinMs;
+/**
+ * The index of the first of the facts inside a window of `withinMs` at `now`. An event counts for
+ * a window of `w` ms at `now` while `ts > now − w` (events dated ahead count too); facts are kept
+ * in time order, so a window's are the last ones, found without reading the others.
+ */
+const windowStart = (list: ProfileFacts, withinMs: number | null, now: number) =>
+  withinMs === null ? 0 : list.firstAfter(now - withinMs);
 
 /**
  * Per step of the sequence being matched, the latest start of a partial match so far (−∞: none):
@@ -126,17 +130,22 @@ const inWindow = (ts: number, withinMs: number | null, now: number) =>
  */
 let bestStart = new Float64Array(8);
 
-/** Sequence: the latest start of a full match (events in order, each step after the previous one). */
+/**
+ * Sequence: the latest start of a full match (events in order, each step after the previous one)
+ * inside a window of `withinMs` at `now`, else null. A match starting inside the window is made of
+ * facts inside it, so only those are read.
+ */
 function latestSequenceStart(
   steps: readonly CompiledMatcher[],
   view: ProfileView,
+  withinMs: number | null,
   now: number,
 ): number | null {
   const list = factsOf(view);
   const n = steps.length;
   if (bestStart.length < n) bestStart = new Float64Array(n);
   const best = bestStart.fill(Number.NEGATIVE_INFINITY, 0, n);
-  for (let k = 0; k < list.length; k++) {
+  for (let k = windowStart(list, withinMs, now); k < list.length; k++) {
     const name = list.nameOf(k);
     const ts = list.ts(k);
     // Later steps first, so one event never serves two steps.
@@ -172,15 +181,13 @@ export function evaluate(reg: Registry, c: RunCondition, view: ProfileView, now:
       const m = c.compiled![0]!;
       const list = factsOf(view);
       let n = 0;
-      for (let k = 0; k < list.length; k++) {
-        if (list.nameOf(k) === m.event && inWindow(list.ts(k), c.withinMs, now) && matches(m, list, k, now))
-          n++;
+      for (let k = windowStart(list, c.withinMs, now); k < list.length; k++) {
+        if (list.nameOf(k) === m.event && matches(m, list, k, now)) n++;
       }
       return compareCount(c.count.op, n, c.count.value);
     }
     case 'sequence': {
-      const start = latestSequenceStart(c.compiled!, view, now);
-      return start !== null && inWindow(start, c.withinMs, now);
+      return latestSequenceStart(c.compiled!, view, c.withinMs, now) !== null;
     }
   }
 }
@@ -211,17 +218,15 @@ export function nextChange(reg: Registry, c: RunCondition, view: ProfileView, no
       if (c.withinMs === null) return null;
       const m = c.compiled![0]!;
       const list = factsOf(view);
-      for (let k = 0; k < list.length; k++) {
-        if (list.nameOf(k) === m.event && inWindow(list.ts(k), c.withinMs, now) && matches(m, list, k, now)) {
-          return list.ts(k) + c.withinMs;
-        }
+      for (let k = windowStart(list, c.withinMs, now); k < list.length; k++) {
+        if (list.nameOf(k) === m.event && matches(m, list, k, now)) return list.ts(k) + c.withinMs;
       }
       return null;
     }
     case 'sequence': {
       if (c.withinMs === null) return null;
-      const start = latestSequenceStart(c.compiled!, view, now);
-      return start !== null && inWindow(start, c.withinMs, now) ? start + c.withinMs : null;
+      const start = latestSequenceStart(c.compiled!, view, c.withinMs, now);
+      return start === null ? null : start + c.withinMs;
     }
   }
 }
@@ -277,8 +282,8 @@ export function evaluateTimed(reg: Registry, c: RunCondition, view: ProfileView,
       const list = factsOf(view);
       let n = 0;
       let first: number | null = null;
-      for (let k = 0; k < list.length; k++) {
-        if (list.nameOf(k) === m.event && inWindow(list.ts(k), c.withinMs, now) && matches(m, list, k, now)) {
+      for (let k = windowStart(list, c.withinMs, now); k < list.length; k++) {
+        if (list.nameOf(k) === m.event && matches(m, list, k, now)) {
           first ??= list.ts(k);
           n++;
         }
@@ -287,10 +292,9 @@ export function evaluateTimed(reg: Registry, c: RunCondition, view: ProfileView,
       return compareCount(c.count.op, n, c.count.value);
     }
     case 'sequence': {
-      const start = latestSequenceStart(c.compiled!, view, now);
-      const member = start !== null && inWindow(start, c.withinMs, now);
-      changeAt = c.withinMs === null || !member ? null : start! + c.withinMs;
-      return member;
+      const start = latestSequenceStart(c.compiled!, view, c.withinMs, now);
+      changeAt = c.withinMs === null || start === null ? null : start + c.withinMs;
+      return start !== null;
     }
   }
 }
@@ -418,9 +422,8 @@ export function computeValue(def: CompiledComputed, view: ProfileView, now: numb
   let seenJson: Map<string, number> | null = null;
   const list = factsOf(view);
   const event = def.match.event;
-  for (let k = 0; k < list.length; k++) {
-    if (list.nameOf(k) !== event || !inWindow(list.ts(k), within, now) || !matches(def.match, list, k, now))
-      continue;
+  for (let k = windowStart(list, within, now); k < list.length; k++) {
+    if (list.nameOf(k) !== event || !matches(def.match, list, k, now)) continue;
     count++;
     if (first < 0) first = k;
     last = k;
@@ -488,9 +491,8 @@ export function computedChangesAt(def: CompiledComputed, view: ProfileView, now:
   let last: number | null = null;
   const list = factsOf(view);
   const event = def.match.event;
-  for (let k = 0; k < list.length; k++) {
-    if (list.nameOf(k) !== event || !inWindow(list.ts(k), within, now) || !matches(def.match, list, k, now))
-      continue;
+  for (let k = windowStart(list, within, now); k < list.length; k++) {
+    if (list.nameOf(k) !== event || !matches(def.match, list, k, now)) continue;
     first ??= list.ts(k);
     last = list.ts(k);
     if (!daysSince) break;

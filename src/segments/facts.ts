@@ -295,6 +295,23 @@ export class ProfileFacts {
     return this.arena.names[this.page[this.at + STRIDE * k + NAME]!]!;
   }
 
+  /**
+   * The index of its first fact later than `t`, or `length` when none is: facts are kept in time
+   * order, so the facts inside a window are those from here on.
+   */
+  firstAfter(t: number): number {
+    const f = this.page;
+    const at = this.at;
+    let lo = 0;
+    let hi = this.n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (f[at + STRIDE * mid + TS]! > t) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+
   /** The time of fact `k`, ms since the epoch. */
   ts(k: number): number {
     return this.page[this.at + STRIDE * k + TS]!;

@@ -324,3 +324,63 @@ describe('segment evaluation', () => {
     assert.match(cycle[0]!.message, /cycle: a → b → a/);
   });
 });
+
+test('windows read only their facts: the same answers as reading every fact of the profile', () => {
+  // Events at a few shared moments (ties, the window's edge to the millisecond, ahead of now).
+  const moment = fc.constantFrom(-5, -3, -2, -1, 0, 1, 2, 3).map((h) => T + h * HOUR);
+  const event = fc.record({
+    name: fc.constantFrom('A', 'B'),
+    ts: fc.oneof(
+      moment,
+      moment.map((t) => t + 1),
+    ),
+  });
+  fc.assert(
+    fc.property(fc.array(event, { maxLength: 24 }), fc.integer({ min: 1, max: 6 }), (events, hours) => {
+      const w = hours * HOUR;
+      const reg = registry(
+        {
+          did: { event: 'A', within: `${hours}h`, count: { op: 'gte', value: 2 } },
+          seq: { sequence: [{ event: 'A' }, { event: 'B' }], within: `${hours}h` },
+        },
+        { n: { event: 'B', aggregate: 'count', within: `${hours}h` } },
+      );
+      const facts = new ProfileFacts();
+      events.forEach((e, i) => {
+        facts.insert(e.name, e.ts, i, null);
+      });
+      const view = { traits: {}, facts, isMember: () => false };
+      // The reference: every fact read, in order, with the window's rule applied to each.
+      const inWindow = (k: number) => facts.ts(k) > T - w;
+      let a = 0;
+      let firstA: number | null = null;
+      let b = 0;
+      let seqStart = Number.NEGATIVE_INFINITY;
+      let latestA = Number.NEGATIVE_INFINITY;
+      for (let k = 0; k < facts.length; k++) {
+        if (facts.nameOf(k) === 'A') {
+          latestA = Math.max(latestA, facts.ts(k));
+          if (inWindow(k)) {
+            a++;
+            firstA ??= facts.ts(k);
+          }
+        } else {
+          if (inWindow(k)) b++;
+          seqStart = Math.max(seqStart, latestA);
+        }
+      }
+      const did = reg.segments.find((s) => s.key === 'did')!.condition;
+      const seq = reg.segments.find((s) => s.key === 'seq')!.condition;
+      assert.equal(evaluate(reg, did, view, T), a >= 2);
+      assert.equal(evaluateTimed(reg, did, view, T), a >= 2);
+      assert.equal(lastChangeAt(), firstA === null ? null : firstA + w);
+      assert.equal(nextChange(reg, did, view, T), firstA === null ? null : firstA + w);
+      const inSeq = seqStart > T - w;
+      assert.equal(evaluate(reg, seq, view, T), inSeq);
+      assert.equal(evaluateTimed(reg, seq, view, T), inSeq);
+      assert.equal(lastChangeAt(), inSeq ? seqStart + w : null);
+      assert.equal(computeValue(reg.computed.get('n')!, view, T), b);
+    }),
+    { numRuns: 500 },
+  );
+});
