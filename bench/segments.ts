@@ -43,6 +43,7 @@ import {
   ADMIN_TOKEN,
   commitTotals,
   fmt,
+  type LoadResult,
   load,
   measureCpu,
   report,
@@ -428,7 +429,11 @@ const loadOptions = {
 };
 
 /** Ingestion at full speed with no segments: events/s, and the server's resident size after. */
-async function baselinePhase(): Promise<{ off: number; rssOff: number }> {
+/** The server's CPU per event during a load, µs (all its threads; NaN without a reading). */
+const serverUs = (r: LoadResult) =>
+  r.cpu === undefined ? Number.NaN : ((r.cpu.total - r.cpu.loadGenerator) * 10_000) / (r.events / r.seconds);
+
+async function baselinePhase(): Promise<{ off: number; rssOff: number; cpuOff: number }> {
   const server = await startServer({}, dataDir);
   try {
     await load(server.url, { ...loadOptions, seconds: 2, factory: new LiveTraffic() });
@@ -441,7 +446,7 @@ async function baselinePhase(): Promise<{ off: number; rssOff: number }> {
     });
     report('segments off: POST /v1/batch', r, 'events');
     reportCommits(before, await commitTotals(server.url));
-    return { off: r.events / r.seconds, rssOff: await rss(server.url) };
+    return { off: r.events / r.seconds, rssOff: await rss(server.url), cpuOff: serverUs(r) };
   } finally {
     await server.stop();
   }
@@ -451,7 +456,7 @@ async function baselinePhase(): Promise<{ off: number; rssOff: number }> {
  * The start-up recompute, memory, (with `first`) one new segment's recompute, then ingestion at
  * full speed with the definitions installed: events/s.
  */
-async function segmentsPhase(first: boolean, rssOff: number): Promise<number> {
+async function segmentsPhase(first: boolean, rssOff: number): Promise<{ on: number; cpuOn: number }> {
   const t0 = performance.now();
   const server = await startServer({}, dataDir);
   try {
@@ -513,7 +518,7 @@ async function segmentsPhase(first: boolean, rssOff: number): Promise<number> {
       `  the engine had applied every acknowledged commit ${fmt(behind)} ms after the load stopped; ` +
         `${fmt(changes)} membership changes announced since the load started (${(changes / r.events).toFixed(2)} per event)`,
     );
-    return r.events / r.seconds;
+    return { on: r.events / r.seconds, cpuOn: serverUs(r) };
   } finally {
     await server.stop();
   }
@@ -542,7 +547,8 @@ try {
     if (PAIRS > 1) cpSync(dataDir, pristine, { recursive: true });
   }
 
-  const pairs: [number, number][] = [];
+  /** Per pair: events/s without and with segments, and the server's CPU per event in each. */
+  const pairs: [number, number, number, number][] = [];
   for (let k = 1; k <= PAIRS; k++) {
     if (k > 1) {
       rmSync(dataDir, { recursive: true, force: true });
@@ -556,15 +562,17 @@ try {
     // Baseline: no segments.
     let off = Number.NaN;
     let rssOff = Number.NaN;
-    if (PHASES.has('baseline')) ({ off, rssOff } = await baselinePhase());
+    let cpuOff = Number.NaN;
+    if (PHASES.has('baseline')) ({ off, rssOff, cpuOff } = await baselinePhase());
 
     installDefinitions(dbPath);
     if (PHASES.has('segments')) {
-      const on = await segmentsPhase(k === 1, rssOff);
+      const { on, cpuOn } = await segmentsPhase(k === 1, rssOff);
       if (!Number.isNaN(off)) {
-        pairs.push([off, on]);
+        pairs.push([off, on, cpuOff, cpuOn]);
         console.log(
-          `throughput with 101 segments / without: ${(on / off).toFixed(2)} (cost ${((1 - on / off) * 100).toFixed(0)} %)`,
+          `throughput with 101 segments / without: ${(on / off).toFixed(2)} (cost ${((1 - on / off) * 100).toFixed(0)} %); ` +
+            `the server's CPU per event ${fmt(cpuOff, 1)} → ${fmt(cpuOn, 1)} µs`,
         );
       }
     }
@@ -578,6 +586,12 @@ try {
     console.log(
       `median throughput with 101 segments / without: ${m.toFixed(2)} (cost ${((1 - m) * 100).toFixed(0)} %); ` +
         `median without ${fmt(median(pairs.map((p) => p[0])))}, with ${fmt(median(pairs.map((p) => p[1])))} events/s`,
+    );
+    // A second view of the cost: the CPU segments add to each event, whatever the closed loop of
+    // connections makes of it in throughput.
+    console.log(
+      `the server's CPU per event, median of the pairs: without ${fmt(median(pairs.map((p) => p[2])), 1)} µs, ` +
+        `with ${fmt(median(pairs.map((p) => p[3])), 1)} µs; CPU without / with, median: ${median(pairs.map((p) => p[2] / p[3])).toFixed(2)}`,
     );
   }
 
