@@ -70,7 +70,8 @@ const { values: args } = parseArgs({
     only: { type: 'string', default: 'baseline,segments,latency' },
     /**
      * Baseline and segments phases to run in turn, each pair on a fresh copy of the fixture; with
-     * more than one, the median ratio is reported (a steadier figure on a shared machine).
+     * more than one, the median ratio is reported, which moves less than one pair's on a shared
+     * machine.
      */
     pairs: { type: 'string', default: '1' },
     /** A directory to keep the fixture in once built; later runs start from a copy of it. */
@@ -428,11 +429,14 @@ const loadOptions = {
   users: PROFILES,
 };
 
-/** Ingestion at full speed with no segments: events/s, and the server's resident size after. */
 /** The server's CPU per event during a load, µs (all its threads; NaN without a reading). */
 const serverUs = (r: LoadResult) =>
   r.cpu === undefined ? Number.NaN : ((r.cpu.total - r.cpu.loadGenerator) * 10_000) / (r.events / r.seconds);
 
+/**
+ * Ingestion at full speed with no segments: events/s, the server's resident size after, and its
+ * CPU per event.
+ */
 async function baselinePhase(): Promise<{ off: number; rssOff: number; cpuOff: number }> {
   const server = await startServer({}, dataDir);
   try {
@@ -454,7 +458,7 @@ async function baselinePhase(): Promise<{ off: number; rssOff: number; cpuOff: n
 
 /**
  * The start-up recompute, memory, (with `first`) one new segment's recompute, then ingestion at
- * full speed with the definitions installed: events/s.
+ * full speed with the definitions installed: events/s and the server's CPU per event.
  */
 async function segmentsPhase(first: boolean, rssOff: number): Promise<{ on: number; cpuOn: number }> {
   const t0 = performance.now();
