@@ -39,8 +39,56 @@ export function compileDefinitions(defs: DefinitionSet): Registry | DefinitionEr
 
 /** Changes to announce, and when the engine next needs the clock. */
 export interface Outcome {
-  readonly transitions: Transition[];
+  readonly changes: Changes;
   readonly nextDue: number | null;
+}
+
+/**
+ * Membership changes as columns, the `i`th change in the `i`th place of each: they cross from the
+ * engine's thread to the request thread for about a third of what as many objects cost, on both
+ * sides (there are nearly half as many changes as events at full speed). A change's segment is
+ * an index into `keys`, which names each segment once.
+ */
+export interface Changes {
+  readonly keys: string[];
+  readonly key: number[];
+  readonly profiles: ProfileId[];
+  readonly entered: boolean[];
+  readonly at: number[];
+  /** An identity the announcement can carry, when the engine knows one. */
+  readonly userIds: (string | null)[];
+  readonly anonymousIds: (string | null)[];
+}
+
+/** The engine's transitions as `Changes`. */
+export function changesOf(transitions: readonly Transition[]): Changes {
+  const n = transitions.length;
+  const c: Changes = {
+    keys: [],
+    key: new Array(n),
+    profiles: new Array(n),
+    entered: new Array(n),
+    at: new Array(n),
+    userIds: new Array(n),
+    anonymousIds: new Array(n),
+  };
+  const seen = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    const t = transitions[i]!;
+    let k = seen.get(t.key);
+    if (k === undefined) {
+      k = c.keys.length;
+      seen.set(t.key, k);
+      c.keys.push(t.key);
+    }
+    c.key[i] = k;
+    c.profiles[i] = t.profile;
+    c.entered[i] = t.entered;
+    c.at[i] = t.at;
+    c.userIds[i] = t.userId;
+    c.anonymousIds[i] = t.anonymousId;
+  }
+  return c;
 }
 
 export interface EngineStats {
@@ -86,7 +134,7 @@ export class LocalEngineHost implements EngineHost {
   readonly engine = new SegmentEngine(Registry.EMPTY);
 
   private outcome(transitions: Transition[]): Outcome {
-    return { transitions, nextDue: this.engine.nextDue() };
+    return { changes: changesOf(transitions), nextDue: this.engine.nextDue() };
   }
 
   async setDefinitions(defs: DefinitionSet, frozen: readonly string[]): Promise<void> {

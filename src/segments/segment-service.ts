@@ -9,8 +9,9 @@ import type { CommitChanges, Store } from '../store/port.ts';
 import { Serial } from '../store/serial.ts';
 import { compactCommit, compactScanned } from './compact.ts';
 import { checkComputedTrait, checkSegment, type DefinitionError } from './definition.ts';
-import { SEGMENT_ENTERED, SEGMENT_EXITED, type Transition } from './engine.ts';
+import { SEGMENT_ENTERED, SEGMENT_EXITED } from './engine.ts';
 import {
+  type Changes,
   compileDefinitions,
   type DefinitionSet,
   type EngineHost,
@@ -426,7 +427,7 @@ export class SegmentService {
   /** `since`: when the cause was known (the commit acknowledged, the timer fired). */
   private handle(o: Outcome, since = performance.now()): void {
     if (this.closed) return;
-    this.announce(o.transitions, since);
+    this.announce(o.changes, since);
     this.armTimer(o.nextDue);
   }
 
@@ -450,14 +451,13 @@ export class SegmentService {
     });
   }
 
-  private announce(transitions: Transition[], started = performance.now()): void {
-    if (transitions.length === 0) return;
+  private announce(changes: Changes, started = performance.now()): void {
+    const count = changes.profiles.length;
+    if (count === 0) return;
     const answered = performance.now();
-    // Counted now: the transitions need not outlive the building of their events.
-    const count = transitions.length;
     let entered = 0;
-    for (const t of transitions) if (t.entered) entered++;
-    this.submit(transitions).then(
+    for (let i = 0; i < count; i++) if (changes.entered[i]) entered++;
+    this.submit(changes).then(
       () => {
         this.deps.observer?.announced(
           (performance.now() - started) / 1000,
@@ -488,38 +488,36 @@ export class SegmentService {
    * or anything else it no longer needs: under load a commit takes long enough for what it keeps
    * alive to be copied by the request thread's young collections and promoted.
    */
-  private submit(transitions: Transition[]): Promise<unknown> {
+  private submit(changes: Changes): Promise<unknown> {
     try {
-      for (const t of transitions) {
-        if (t.userId === null && t.anonymousId === null)
-          return this.identified(transitions).then((ts) => this.storeAnnouncements(ts));
+      for (let i = 0; i < changes.profiles.length; i++) {
+        if (changes.userIds[i] === null && changes.anonymousIds[i] === null)
+          return this.identified(changes).then((c) => this.storeAnnouncements(c));
       }
-      return this.storeAnnouncements(transitions);
+      return this.storeAnnouncements(changes);
     } catch (err) {
       // A failure is the caller's to log, as a rejection, like a failed commit.
       return Promise.reject(err);
     }
   }
 
-  /** The transitions with an identity each, read from the store where the engine knew none. */
-  private async identified(transitions: Transition[]): Promise<Transition[]> {
+  /**
+   * The changes with the identities the engine did not know read from the store. A change whose
+   * profile is gone, or has no identity, keeps none and is left out of the announcements.
+   */
+  private async identified(changes: Changes): Promise<Changes> {
     const { workspace, store } = this.deps;
-    const out: Transition[] = [];
-    for (const t of transitions) {
-      if (t.userId !== null || t.anonymousId !== null) {
-        out.push(t);
-        continue;
-      }
-      const p = await store.getProfile(workspace, t.profile);
+    for (let i = 0; i < changes.profiles.length; i++) {
+      if (changes.userIds[i] !== null || changes.anonymousIds[i] !== null) continue;
+      const p = await store.getProfile(workspace, changes.profiles[i]!);
       if (p === null) continue;
-      const userId = p.userIds[0] ?? null;
-      const anonymousId = p.anonymousIds[0] ?? null;
-      if (userId !== null || anonymousId !== null) out.push({ ...t, userId, anonymousId });
+      changes.userIds[i] = p.userIds[0] ?? null;
+      changes.anonymousIds[i] = p.anonymousIds[0] ?? null;
     }
-    return out;
+    return changes;
   }
 
-  private storeAnnouncements(transitions: readonly Transition[]): Promise<unknown> {
+  private storeAnnouncements(changes: Changes): Promise<unknown> {
     const { workspace, systemSource, clock } = this.deps;
     const ctx: NormalizeContext = {
       workspaceId: workspace,
@@ -527,18 +525,25 @@ export class SegmentService {
       receivedAt: clock.now(),
       newMessageId: randomUUID,
     };
+    const properties = changes.keys.map((k) => this.propertiesOf(k));
+    const prefixes = changes.keys.map((k) => `segment:${k}:`);
     const events: NormalizedEvent[] = [];
-    for (const t of transitions) {
+    for (let i = 0; i < changes.profiles.length; i++) {
+      const userId = changes.userIds[i]!;
+      const anonymousId = changes.anonymousIds[i]!;
+      if (userId === null && anonymousId === null) continue;
+      const entered = changes.entered[i]!;
+      const at = changes.at[i]!;
       events.push(
         systemTrack(
           {
-            event: t.entered ? SEGMENT_ENTERED : SEGMENT_EXITED,
-            userId: t.userId,
+            event: entered ? SEGMENT_ENTERED : SEGMENT_EXITED,
+            userId,
             // A person with a user id is announced by it alone, as a client would send it.
-            anonymousId: t.userId === null ? t.anonymousId : null,
-            properties: this.propertiesOf(t.key),
-            at: t.at,
-            messageId: `segment:${t.key}:${t.profile}:${t.at}:${t.entered ? 'in' : 'out'}`,
+            anonymousId: userId === null ? anonymousId : null,
+            properties: properties[changes.key[i]!]!,
+            at,
+            messageId: `${prefixes[changes.key[i]!]}${changes.profiles[i]}:${at}:${entered ? 'in' : 'out'}`,
             context: ANNOUNCER,
           },
           ctx,
