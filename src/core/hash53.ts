@@ -2,10 +2,10 @@
  * A fast 53-bit string hash (cyrb53), small enough to be an exact JavaScript number and an SQLite
  * INTEGER. Index keys made from it are 7 bytes instead of ~40-byte ids, so the index tables have
  * several times fewer pages to rewrite. Lookups always verify the full id, so a collision costs a
- * row read, never a wrong answer.
+ * row read, never a wrong answer. Another `seed` gives another hash of the same string.
  */
-export function hash53(s: string): number {
-  return hashChars(s, null);
+export function hash53(s: string, seed = 0): number {
+  return hashChars(s, null, seed);
 }
 
 /**
@@ -16,10 +16,13 @@ export function hash53Joined(a: string, b: string): number {
   return hashChars(a, b);
 }
 
-/** The characters of `a`, then, when `b` is given, a space and the characters of `b`. */
-function hashChars(a: string, b: string | null): number {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
+/**
+ * The characters of `a`, then, when `b` is given, a space and the characters of `b`. Another
+ * `seed` gives another hash of the same text (0 gives the one stored in index keys).
+ */
+function hashChars(a: string, b: string | null, seed = 0): number {
+  let h1 = 0xdeadbeef ^ seed;
+  let h2 = 0x41c6ce57 ^ seed;
   const split = a.length;
   const n = b === null ? split : split + 1 + b.length;
   for (let i = 0; i < n; i++) {
