@@ -2,10 +2,10 @@
  * A fast 53-bit string hash (cyrb53), small enough to be an exact JavaScript number and an SQLite
  * INTEGER. Index keys made from it are 7 bytes instead of ~40-byte ids, so the index tables have
  * several times fewer pages to rewrite. Lookups always verify the full id, so a collision costs a
- * row read, never a wrong answer. Another `seed` gives another hash of the same string.
+ * row read, never a wrong answer.
  */
-export function hash53(s: string, seed = 0): number {
-  return hashChars(s, null, seed);
+export function hash53(s: string): number {
+  return hashChars(s, null);
 }
 
 /**
@@ -16,13 +16,10 @@ export function hash53Joined(a: string, b: string): number {
   return hashChars(a, b);
 }
 
-/**
- * The characters of `a`, then, when `b` is given, a space and the characters of `b`. Another
- * `seed` gives another hash of the same text (0 gives the one stored in index keys).
- */
-function hashChars(a: string, b: string | null, seed = 0): number {
-  let h1 = 0xdeadbeef ^ seed;
-  let h2 = 0x41c6ce57 ^ seed;
+/** The characters of `a`, then, when `b` is given, a space and the characters of `b`. */
+function hashChars(a: string, b: string | null): number {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
   const split = a.length;
   const n = b === null ? split : split + 1 + b.length;
   for (let i = 0; i < n; i++) {
@@ -30,6 +27,48 @@ function hashChars(a: string, b: string | null, seed = 0): number {
     h1 = Math.imul(h1 ^ c, 2654435761);
     h2 = Math.imul(h2 ^ c, 1597334677);
   }
+  return finish(h1, h2);
+}
+
+/**
+ * A hash of two strings and two whole numbers (each from 0 to 2^53) as one tuple, without joining
+ * them into one string first (building that string and reading it back took several times the
+ * hash itself): each string's length goes in before its characters, so no two tuples read alike.
+ * Another `seed` gives another hash of the same tuple.
+ */
+export function hash53Tuple(a: string, b: string, x: number, y: number, seed: number): number {
+  let h1 = 0xdeadbeef ^ seed;
+  let h2 = 0x41c6ce57 ^ seed;
+  let c = a.length;
+  h1 = Math.imul(h1 ^ c, 2654435761);
+  h2 = Math.imul(h2 ^ c, 1597334677);
+  for (let i = 0; i < a.length; i++) {
+    c = a.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  c = b.length;
+  h1 = Math.imul(h1 ^ c, 2654435761);
+  h2 = Math.imul(h2 ^ c, 1597334677);
+  for (let i = 0; i < b.length; i++) {
+    c = b.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  // Each number as its two 32-bit halves.
+  for (const n of [x, y]) {
+    c = n % 4294967296;
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+    c = Math.floor(n / 4294967296);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  return finish(h1, h2);
+}
+
+/** cyrb53's last mix of its two halves into one 53-bit number. */
+function finish(h1: number, h2: number): number {
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
   h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import type { JsonObject, NormalizedEvent } from '../core/event.ts';
-import { hash53 } from '../core/hash53.ts';
+import { hash53Tuple } from '../core/hash53.ts';
 import type { ProfileId, SourceId, WorkspaceId } from '../core/ids.ts';
 import type { Profile } from '../core/profile.ts';
 import type { CommitListener, IngestService } from '../ingest/ingest-service.ts';
@@ -588,20 +588,33 @@ export class SegmentService {
 
 /**
  * An announcement's message id: the same change (segment, profile, time, direction) always gets
- * the same one, so a change announced twice is stored once. Two 53-bit hashes of the four, 25
- * characters: the id is stored twice in each announcement's row (with the message and in its own
- * column), and the 80–100 characters of the four written out made an announcement's row a fifth
- * longer than a client's usual event, which the writer, the checkpoint and the index pay for
- * (docs/benchmarks.md). Their chance of naming two changes alike is about one in 10^14 even
- * after a billion announcements; the message itself says all four.
+ * the same one, so a change announced twice is stored once. Two 53-bit hashes of the four, in 18
+ * characters after `sg_`: the id is stored twice in each announcement's row (in the message and
+ * in its own column), and the 80–100 characters of the four written out made an announcement's
+ * row a fifth longer than a client's usual event, which the writer, the checkpoint and the index
+ * pay for (docs/benchmarks.md). Their chance of naming two changes alike is about one in 10^14
+ * even after a billion announcements; the message itself says all four.
  */
 export function announcementId(key: string, profile: ProfileId, at: number, entered: boolean): string {
-  const text = `${key}\n${profile}\n${at}\n${entered ? 'in' : 'out'}`;
-  return `sg_${hash53(text).toString(36).padStart(11, '0')}${hash53(text, ANNOUNCEMENT_SEED).toString(36).padStart(11, '0')}`;
+  let x = hash53Tuple(key, profile, at, entered ? 1 : 0, 0);
+  let y = hash53Tuple(key, profile, at, entered ? 1 : 0, ANNOUNCEMENT_SEED);
+  const out = idCodes;
+  for (let k = 0; k < 9; k++) {
+    out[3 + k] = BASE64URL[x % 64]!;
+    x = Math.floor(x / 64);
+    out[12 + k] = BASE64URL[y % 64]!;
+    y = Math.floor(y / 64);
+  }
+  return String.fromCharCode.apply(null, out);
 }
 
 /** The second hash's seed (any number but 0). */
 const ANNOUNCEMENT_SEED = 0x5e9e7;
+const BASE64URL = Array.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_', (c) =>
+  c.charCodeAt(0),
+);
+/** An id's character codes as it is made: `sg_`, then nine characters of each hash. */
+const idCodes: number[] = [115, 103, 95, ...new Array<number>(18).fill(0)];
 
 /** The context of every announcement: which part of the product sent it. */
 const ANNOUNCER: JsonObject = Object.freeze({ library: Object.freeze({ name: 'concierge-segments' }) });
