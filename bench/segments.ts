@@ -65,7 +65,7 @@ const { values: args } = parseArgs({
     /** Seconds of paced traffic before the latency phase's measured window (a fresh start warms up). */
     warmup: { type: 'string', default: '5' },
     /** Events/s the prepared request bodies of a phase at full speed suffice for. */
-    'max-rate': { type: 'string', default: '100000' },
+    'max-rate': { type: 'string', default: '150000' },
     /** Phases to run, comma-separated: baseline, segments, latency (all by default). */
     only: { type: 'string', default: 'baseline,segments,latency' },
     /**
