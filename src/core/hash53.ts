@@ -39,21 +39,14 @@ function hashChars(a: string, b: string | null): number {
 export function hash53Tuple(a: string, b: string, x: number, y: number, seed: number): number {
   let h1 = 0xdeadbeef ^ seed;
   let h2 = 0x41c6ce57 ^ seed;
-  let c = a.length;
-  h1 = Math.imul(h1 ^ c, 2654435761);
-  h2 = Math.imul(h2 ^ c, 1597334677);
-  for (let i = 0; i < a.length; i++) {
-    c = a.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 2654435761);
-    h2 = Math.imul(h2 ^ c, 1597334677);
-  }
-  c = b.length;
-  h1 = Math.imul(h1 ^ c, 2654435761);
-  h2 = Math.imul(h2 ^ c, 1597334677);
-  for (let i = 0; i < b.length; i++) {
-    c = b.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 2654435761);
-    h2 = Math.imul(h2 ^ c, 1597334677);
+  let c: number;
+  // Each string's length, then its characters.
+  for (const s of [a, b]) {
+    for (let i = -1; i < s.length; i++) {
+      c = i < 0 ? s.length : s.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 2654435761);
+      h2 = Math.imul(h2 ^ c, 1597334677);
+    }
   }
   // Each number as its two 32-bit halves.
   for (const n of [x, y]) {
