@@ -19,7 +19,7 @@ import { PathTableBuilder } from '../src/measure/path-table.ts';
 import { checkPaths, paths } from '../src/measure/paths.ts';
 import { duckFunnel, type FunnelRow, loadDuck } from './analytics-duckdb.ts';
 import { CHANNELS, generateWorld, type World } from './analytics-world.ts';
-import { fmt } from './lib.ts';
+import { fmt, median } from './lib.ts';
 import { CATEGORIES } from './retail-world.ts';
 
 const { values: args } = parseArgs({
@@ -48,11 +48,6 @@ const FUNNEL = {
 const PATHS = { from: { event: 'Search Performed' }, steps: 5 };
 
 const now = () => performance.now();
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 /** A numeric column as a dictionary-coded property column (NaN: missing). */
 function numericColumn(values: Float64Array): PropertyColumn {

@@ -46,6 +46,7 @@ import {
   type LoadResult,
   load,
   measureCpu,
+  median,
   report,
   reportCommits,
   reportCpu,
@@ -527,12 +528,6 @@ async function segmentsPhase(first: boolean, rssOff: number): Promise<{ on: numb
     await server.stop();
   }
 }
-
-const median = (xs: readonly number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 try {
   /** A copy of the fixture as built, for the pairs after the first (a kept fixture is its own). */
