@@ -1,6 +1,6 @@
 import type { JsonObject } from '../core/event.ts';
 import type { ProfileId } from '../core/ids.ts';
-import { type CompactCommit, type CompactFact, NO_PROFILE, OTHER_ID, type ProfileColumn } from './compact.ts';
+import type { CompactCommit, CompactFact } from './compact.ts';
 import {
   ComputedMemo,
   computeValue,
@@ -326,11 +326,7 @@ export class SegmentEngine {
   }
 
   private find(id: ProfileId): ProfileState | undefined {
-    return this.ofRecord(this.records.ids.find(id));
-  }
-
-  /** The state of record `r`; none for −1. */
-  private ofRecord(r: number): ProfileState | undefined {
+    const r = this.records.ids.find(id);
     return r < 0 ? undefined : this.byRecord[r];
   }
 
@@ -339,23 +335,9 @@ export class SegmentEngine {
   }
 
   private create(id: ProfileId): ProfileState {
-    const s = this.made();
-    this.records.ids.add(id, s.record);
-    return s;
-  }
-
-  /** Makes the profile of event `i` of a commit's column, `other` when it is not a UUID. */
-  private createAt(c: ProfileColumn, i: number, other: ProfileId | null): ProfileState {
-    const s = this.made();
-    if (other === null) this.records.ids.addWords(c.words, 4 * i, s.record);
-    else this.records.ids.add(other, s.record);
-    return s;
-  }
-
-  /** A new profile's state, with its record, before its id is added. */
-  private made(): ProfileState {
     const s = new ProfileState(this.records, this.arena);
     const r = s.record;
+    this.records.ids.add(id, r);
     this.byRecord[r] = s;
     this.generations[r] ??= 0;
     this.added.push(r);
@@ -468,41 +450,31 @@ export class SegmentEngine {
     // commit reaches a thousand profiles, whose states the cache does not hold all at once).
     // Profiles whose traits changed wait for those, after the events.
     const looked = merges.length === 0 && this.lookUp(c, mark);
-    const { kind, words, others } = c.profiles;
-    const n = kind.length;
-    /** The next of `others`. */
-    let o = 0;
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < c.profiles.length; i++) {
       while (m < merges.length && merges[m]!.at === i) {
         const { from, into } = merges[m++]!;
         merge(from, into);
       }
-      const k = kind[i]!;
-      if (k === NO_PROFILE) {
-        while (f < facts.count && facts.at[f] === i) v += facts.width[f++]!;
+      const profile = c.profiles[i];
+      if (profile === null || profile === undefined) {
+        while (f < facts.at.length && facts.at[f] === i) v += facts.width[f++]!;
         continue;
       }
-      const other = k === OTHER_ID ? others[o++]! : null;
-      let s = looked
-        ? this.byRecord[this.recordAt[i]!]
-        : this.ofRecord(
-            other === null ? this.records.ids.findWords(words, 4 * i) : this.records.ids.find(other),
-          );
+      let s = looked ? this.byRecord[this.recordAt[i]!] : this.find(profile);
       // A profile seen for the first time is evaluated against every segment ("did not …" included).
       if (s === undefined) {
-        s = this.createAt(c.profiles, i, other);
+        s = this.create(profile);
         mark(s).all = true;
       }
-      const identity = c.identities[i] ?? null;
+      const userId = c.userIds[i] ?? null;
+      const anonymousId = c.anonymousIds[i] ?? null;
       // The first identity seen is kept (any of a profile's ids names it in an announcement). Not
       // compared with the one held: that would read a string elsewhere on the heap for every
       // event; and the commit's copy of the same id would outlive the commit for nothing.
-      if (identity !== null) {
-        if (c.anonymous[i] === 0) {
-          if (s.userId === null) s.userId = identity;
-        } else if (s.anonymousId === null) s.anonymousId = identity;
-      }
-      for (; f < facts.count && facts.at[f] === i; f++) {
+      if (userId !== null) {
+        if (s.userId === null) s.userId = userId;
+      } else if (s.anonymousId === null && anonymousId !== null) s.anonymousId = anonymousId;
+      for (; f < facts.at.length && facts.at[f] === i; f++) {
         const projection = projections[facts.name[f]!];
         const width = facts.width[f]!;
         if (this.addFact(s, projection, facts.ts[f]!, facts.tie[f]!, facts.values, v, width, now))
@@ -536,18 +508,14 @@ export class SegmentEngine {
    * last event of the commit is: −1 for a profile whose traits changed, which waits for those.
    */
   private lookUp(c: CompactCommit, mark: (s: ProfileState) => Dirty): true {
-    const { kind, words, others } = c.profiles;
-    const ids = this.records.ids;
-    const n = kind.length;
+    const n = c.profiles.length;
     if (this.recordAt.length < n) this.recordAt = new Int32Array(2 * n);
-    let o = 0;
     for (let i = 0; i < n; i++) {
-      const k = kind[i]!;
-      if (k === NO_PROFILE) continue;
-      const other = k === OTHER_ID ? others[o++]! : null;
-      let s = this.ofRecord(other === null ? ids.findWords(words, 4 * i) : ids.find(other));
+      const p = c.profiles[i];
+      if (p === null || p === undefined) continue;
+      let s = this.find(p);
       if (s === undefined) {
-        s = this.createAt(c.profiles, i, other);
+        s = this.create(p);
         mark(s).all = true;
       }
       this.recordAt[i] = s.record;

@@ -44,16 +44,8 @@ export class IdTable {
   /** The record of `id`, or −1. */
   find(id: string): number {
     if (!this.parse(id)) return this.others.get(id) ?? -1;
-    return this.findWords(this.w, 0);
-  }
-
-  /** The record of the UUID whose four words are at `at` in `w`, or −1. */
-  findWords(w: Int32Array, at: number): number {
-    const a = w[at]!;
-    const b = w[at + 1]!;
-    const c = w[at + 2]!;
-    const d = w[at + 3]!;
-    const h = hashOf(a, b, c, d);
+    const w = this.w;
+    const h = hashOf(w[0]!, w[1]!, w[2]!, w[3]!);
     const slots = this.slots;
     const words = this.words;
     for (let i = h & this.mask; ; i = (i + 1) & this.mask) {
@@ -61,7 +53,8 @@ export class IdTable {
       if (r1 === EMPTY) return -1;
       if (slots[2 * i] !== h) continue;
       const k = 4 * (r1 - 1);
-      if (words[k] === a && words[k + 1] === b && words[k + 2] === c && words[k + 3] === d) return r1 - 1;
+      if (words[k] === w[0] && words[k + 1] === w[1] && words[k + 2] === w[2] && words[k + 3] === w[3])
+        return r1 - 1;
     }
   }
 
@@ -72,20 +65,15 @@ export class IdTable {
       this.otherIds[r] = id;
       return;
     }
-    this.addWords(this.w, 0, r);
-  }
-
-  /** Adds the UUID whose four words are at `at` in `w` (not held yet) as record `r`'s. */
-  addWords(w: Int32Array, at: number, r: number): void {
     if (4 * r + 4 > this.words.length) {
       const words = new Int32Array(Math.max(2 * this.words.length, 4 * r + 4));
       words.set(this.words);
       this.words = words;
     }
-    this.words.set(w.subarray(at, at + 4), 4 * r);
+    this.words.set(this.w, 4 * r);
     this.otherIds[r] = undefined;
     if (2 * (this.used + 1) > this.mask + 1) this.grow();
-    this.place(hashOf(w[at]!, w[at + 1]!, w[at + 2]!, w[at + 3]!), r);
+    this.place(hashOf(this.w[0]!, this.w[1]!, this.w[2]!, this.w[3]!), r);
     this.used++;
   }
 
@@ -125,7 +113,16 @@ export class IdTable {
     // Read only where there are other ids: the entry of each record is elsewhere in memory.
     const other = this.others.size === 0 ? undefined : this.otherIds[r];
     if (other !== undefined) return other;
-    return uuidText(this.words, 4 * r, this.text);
+    const out = this.text;
+    let at = 0;
+    for (let k = 0; k < 4; k++) {
+      const word = this.words[4 * r + k]!;
+      for (let shift = 28; shift >= 0; shift -= 4) {
+        if (at === 8 || at === 13 || at === 18 || at === 23) at++;
+        out[at++] = DIGITS[(word >>> shift) & 15]!;
+      }
+    }
+    return out.toString('latin1', 0, 36);
   }
 
   /** Orders two records by their ids, as strings compare (sorting a million reads no other ids' entries). */
@@ -160,7 +157,25 @@ export class IdTable {
 
   /** Reads a canonical UUID into `w`; false for anything else. */
   private parse(id: string): boolean {
-    return parseUuid(id, this.w, 0);
+    if (id.length !== 36) return false;
+    const w = this.w;
+    let k = 0;
+    let word = 0;
+    for (let i = 0; i < 36; i++) {
+      const c = id.charCodeAt(i);
+      if (i === 8 || i === 13 || i === 18 || i === 23) {
+        if (c !== DASH) return false;
+        continue;
+      }
+      const v = c < 128 ? HEX[c]! : -1;
+      if (v < 0) return false;
+      word = (word << 4) | v;
+      if (i === 7 || i === 17 || i === 27 || i === 35) {
+        w[k++] = word;
+        word = 0;
+      }
+    }
+    return true;
   }
 
   private homeOf(r: number): number {
@@ -182,60 +197,6 @@ export class IdTable {
     this.mask = old.length - 1;
     for (let i = 0; i < old.length; i += 2) if (old[i + 1] !== EMPTY) this.place(old[i]!, old[i + 1]! - 1);
   }
-}
-
-/**
- * Reads `id`, when it is a UUID in canonical form, into four words at `at` in `w`; false for
- * anything else (`w` may then hold part of it).
- */
-export function parseUuid(id: string, w: Int32Array, at: number): boolean {
-  if (
-    id.length !== 36 ||
-    id.charCodeAt(8) !== DASH ||
-    id.charCodeAt(13) !== DASH ||
-    id.charCodeAt(18) !== DASH ||
-    id.charCodeAt(23) !== DASH
-  )
-    return false;
-  const a = hex4(id, 0);
-  const b = hex4(id, 4);
-  const c = hex4(id, 9);
-  const d = hex4(id, 14);
-  const e = hex4(id, 19);
-  const f = hex4(id, 24);
-  const g = hex4(id, 28);
-  const h = hex4(id, 32);
-  // A character that is not a hex digit makes its group negative, and so the OR of them all.
-  if ((a | b | c | d | e | f | g | h) < 0) return false;
-  w[at] = (a << 16) | b;
-  w[at + 1] = (c << 16) | d;
-  w[at + 2] = (e << 16) | f;
-  w[at + 3] = (g << 16) | h;
-  return true;
-}
-
-/** The four hex digits at `p` as a number, or a negative one when any of them is not one. */
-function hex4(id: string, p: number): number {
-  return (hexAt(id, p) << 12) | (hexAt(id, p + 1) << 8) | (hexAt(id, p + 2) << 4) | hexAt(id, p + 3);
-}
-
-/** The value of the hex digit at `p`; −1 (all bits set) for any other character. */
-function hexAt(id: string, p: number): number {
-  const c = id.charCodeAt(p);
-  return c < 128 ? HEX[c]! : -1;
-}
-
-/** The UUID whose four words are at `at` in `w`, written out in `text` (36 bytes, hyphens in place). */
-export function uuidText(w: Int32Array, at: number, text: Buffer = Buffer.alloc(36, '-')): string {
-  let p = 0;
-  for (let k = 0; k < 4; k++) {
-    const word = w[at + k]!;
-    for (let shift = 28; shift >= 0; shift -= 4) {
-      if (p === 8 || p === 13 || p === 18 || p === 23) p++;
-      text[p++] = DIGITS[(word >>> shift) & 15]!;
-    }
-  }
-  return text.toString('latin1', 0, 36);
 }
 
 /** Mixes a UUID's words: its first ones are a time, its last ones random. */

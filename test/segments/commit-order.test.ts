@@ -96,7 +96,7 @@ test('a commit that merges profiles evaluates the survivor once, with both histo
 test('an event older than every window that reads its name is not kept, and changes nothing', () => {
   const e = engine();
   const old = commit([[P1, 'A']]);
-  const stale = { ...old, facts: { ...old.facts, ts: Float64Array.of(NOW - 2 * 86_400_000) } };
+  const stale = { ...old, facts: { ...old.facts, ts: [NOW - 2 * 86_400_000] } };
   assert.deepEqual(e.applyCommit(stale, NOW), []);
   assert.equal(e.stats().facts, 0);
   assert.deepEqual(changes(e.applyCommit(commit([[P1, 'A']]), NOW)), ['1 +once']);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { asProfileId, asSourceId, DEFAULT_WORKSPACE } from '../../src/core/ids.ts';
 import { type NormalizeContext, systemTrack } from '../../src/ingest/normalize.ts';
-import { compactCommit, profileColumn, profilesOf } from '../../src/segments/compact.ts';
+import { compactCommit } from '../../src/segments/compact.ts';
 import { compileDefinitions } from '../../src/segments/engine-host.ts';
 import { Registry } from '../../src/segments/registry.ts';
 import type { CommitChanges } from '../../src/store/port.ts';
@@ -52,9 +52,9 @@ test("the engine's own announcements are left out of a commit unless a definitio
   const plain = compactCommit(registry({ buyers: { event: 'Order Completed' } }), events, changes, ANNOUNCER);
   // The announcement is left out as a duplicate is; the same name from a client is kept; the
   // duplicate stays one.
-  assert.deepEqual(profilesOf(plain.profiles), ['p-ann', null, 'p-bob', null]);
-  assert.deepEqual(plain.identities, ['ann', null, 'bob', null]);
-  assert.deepEqual([...plain.facts.at.subarray(0, plain.facts.count)], [0]);
+  assert.deepEqual(plain.profiles, ['p-ann', null, 'p-bob', null]);
+  assert.deepEqual(plain.userIds, ['ann', null, 'bob', 'bob']);
+  assert.deepEqual(plain.facts.at, [0]);
   // The store's changes are not touched (other listeners read them).
   assert.deepEqual(changes.profiles, before);
 
@@ -65,48 +65,12 @@ test("the engine's own announcements are left out of a commit unless a definitio
     changes,
     ANNOUNCER,
   );
-  assert.deepEqual(profilesOf(reads.profiles), ['p-ann', 'p-ann', 'p-bob', null]);
-  assert.deepEqual([...reads.facts.at.subarray(0, reads.facts.count)], [0, 1, 2]);
+  assert.deepEqual(reads.profiles, ['p-ann', 'p-ann', 'p-bob', null]);
+  assert.deepEqual(reads.facts.at, [0, 1, 2]);
 
   // Without an announcer, nothing is left out.
   assert.deepEqual(
-    profilesOf(compactCommit(registry({ buyers: { event: 'Order Completed' } }), events, changes).profiles),
+    compactCommit(registry({ buyers: { event: 'Order Completed' } }), events, changes).profiles,
     before,
   );
-});
-
-test('profiles cross as words where they are UUIDs, and identities as one column', () => {
-  const uuid = '0193a5f2-7c4e-7d21-9b3f-5e6a7b8c9d0e';
-  const anonymous = (n: number) =>
-    systemTrack(
-      {
-        event: 'Order Completed',
-        userId: null,
-        anonymousId: 'anon-1',
-        properties: {},
-        at: 1_790_000_000_000 + n,
-        messageId: `a${n}`,
-        context: {},
-      },
-      ctx(CLIENT),
-    );
-  const events = [
-    track(CLIENT, 'Order Completed', 'ann', 1),
-    anonymous(2),
-    track(CLIENT, 'Page Viewed', 'bob', 3),
-    track(CLIENT, 'Order Completed', 'cat', 4),
-  ];
-  const profiles = [uuid, uuid.toUpperCase(), null, 'p-cat'].map((p) => (p === null ? null : asProfileId(p)));
-  const c = compactCommit(registry({ buyers: { event: 'Order Completed' } }), events, {
-    profiles,
-    merges: [],
-    traits: [],
-  });
-  assert.deepEqual([...c.profiles.kind], [0, 2, 1, 2]);
-  assert.deepEqual(c.profiles.others, [uuid.toUpperCase(), 'p-cat']);
-  assert.deepEqual(profilesOf(c.profiles), profiles);
-  assert.deepEqual(profilesOf(profileColumn(profiles)), profiles);
-  assert.deepEqual(c.identities, ['ann', 'anon-1', null, 'cat']);
-  assert.deepEqual([...c.anonymous], [0, 1, 0, 0]);
-  assert.deepEqual([...c.facts.at.subarray(0, c.facts.count)], [0, 1, 3]);
 });

@@ -11,7 +11,7 @@ import { asProfileId, type ProfileId } from '../../src/core/ids.ts';
 import { SegmentEngine } from '../../src/segments/engine.ts';
 import { compileDefinitions, type DefinitionSet } from '../../src/segments/engine-host.ts';
 import { Registry } from '../../src/segments/registry.ts';
-import { commitOf, compactCommitOf } from '../helpers/compact-commit.ts';
+import { compactCommitOf } from '../helpers/compact-commit.ts';
 
 const SEGMENTS = 70;
 const NOW = Date.parse('2026-05-01T00:00:00.000Z');
@@ -34,9 +34,10 @@ test('memberships in segments past the first 32, and in every bit of a word, rea
   ];
   const facts = people.flatMap((person, at) => person.did.map((k) => ({ at, k })));
   const transitions = engine.applyCommit(
-    commitOf({
+    {
       profiles: people.map((p) => p.id),
       userIds: ['u1', 'u2'],
+      anonymousIds: [null, null],
       facts: {
         at: facts.map((f) => f.at),
         names: facts.map((f) => `E${f.k}`),
@@ -46,7 +47,9 @@ test('memberships in segments past the first 32, and in every bit of a word, rea
         width: facts.map(() => 0),
         values: [],
       },
-    }),
+      merges: [],
+      traits: [],
+    },
     NOW,
   );
   assert.equal(transitions.length, SEGMENTS + some.length);
