@@ -230,6 +230,29 @@ function installDefinitions(path: string): void {
   db.close();
 }
 
+/**
+ * Takes the definitions (and any added over the API) out of the store, for a baseline after the
+ * phase with segments; returns them, for `restoreDefinitions`.
+ */
+function removeDefinitions(path: string): { key: string; value: string }[] {
+  const db = new Database(path);
+  const where = "workspace_id = ? AND key IN ('segments', 'computed_traits')";
+  const rows = db.prepare(`SELECT key, value FROM settings WHERE ${where}`).all(DEFAULT_WORKSPACE) as {
+    key: string;
+    value: string;
+  }[];
+  db.prepare(`DELETE FROM settings WHERE ${where}`).run(DEFAULT_WORKSPACE);
+  db.close();
+  return rows;
+}
+
+function restoreDefinitions(path: string, rows: readonly { key: string; value: string }[]): void {
+  const db = new Database(path);
+  const set = db.prepare('INSERT OR REPLACE INTO settings (workspace_id, key, value) VALUES (?, ?, ?)');
+  for (const r of rows) set.run(DEFAULT_WORKSPACE, r.key, r.value);
+  db.close();
+}
+
 async function adminGet<T>(url: string, path: string): Promise<T> {
   const res = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
@@ -438,7 +461,7 @@ const serverUs = (r: LoadResult) =>
  * Ingestion at full speed with no segments: events/s, the server's resident size after, and its
  * CPU per event.
  */
-async function baselinePhase(): Promise<{ off: number; rssOff: number; cpuOff: number }> {
+async function baselinePhase(label: string): Promise<{ off: number; rssOff: number; cpuOff: number }> {
   const server = await startServer({}, dataDir);
   try {
     await load(server.url, { ...loadOptions, seconds: 2, factory: new LiveTraffic() });
@@ -449,7 +472,7 @@ async function baselinePhase(): Promise<{ off: number; rssOff: number; cpuOff: n
       factory: new LiveTraffic(),
       serverPid: server.child.pid,
     });
-    report('segments off: POST /v1/batch', r, 'events');
+    report(`${label}: POST /v1/batch`, r, 'events');
     reportCommits(before, await commitTotals(server.url));
     return { off: r.events / r.seconds, rssOff: await rss(server.url), cpuOff: serverUs(r) };
   } finally {
@@ -546,8 +569,11 @@ try {
     if (PAIRS > 1) cpSync(dataDir, pristine, { recursive: true });
   }
 
-  /** Per pair: events/s without and with segments, and the server's CPU per event in each. */
-  const pairs: [number, number, number, number][] = [];
+  /**
+   * Per pair: events/s without and with segments, the server's CPU per event in each, and events/s
+   * without segments again after the phase with them.
+   */
+  const pairs: [number, number, number, number, number][] = [];
   for (let k = 1; k <= PAIRS; k++) {
     if (k > 1) {
       rmSync(dataDir, { recursive: true, force: true });
@@ -562,15 +588,24 @@ try {
     let off = Number.NaN;
     let rssOff = Number.NaN;
     let cpuOff = Number.NaN;
-    if (PHASES.has('baseline')) ({ off, rssOff, cpuOff } = await baselinePhase());
+    if (PHASES.has('baseline')) ({ off, rssOff, cpuOff } = await baselinePhase('segments off'));
 
     installDefinitions(dbPath);
     if (PHASES.has('segments')) {
       const { on, cpuOn } = await segmentsPhase(k === 1, rssOff);
       if (!Number.isNaN(off)) {
-        pairs.push([off, on, cpuOff, cpuOn]);
+        // The machine's speed drifts over the minutes between the phases (the start-up recompute
+        // runs between them): a second baseline after the phase with segments, on the same store
+        // with the definitions taken out, brackets it. Its store holds one more phase of traffic.
+        const defs = removeDefinitions(dbPath);
+        const after = (await baselinePhase('segments off again, after')).off;
+        restoreDefinitions(dbPath, defs);
+        pairs.push([off, on, cpuOff, cpuOn, after]);
+        const mean = (off + after) / 2;
         console.log(
           `throughput with 101 segments / without: ${(on / off).toFixed(2)} (cost ${((1 - on / off) * 100).toFixed(0)} %); ` +
+            `against the baseline after, ${(on / after).toFixed(2)} (${((1 - on / after) * 100).toFixed(0)} %); ` +
+            `against the mean of both, ${(on / mean).toFixed(2)} (${((1 - on / mean) * 100).toFixed(0)} %); ` +
             `the server's CPU per event ${fmt(cpuOff, 1)} → ${fmt(cpuOn, 1)} µs`,
         );
       }
@@ -580,11 +615,16 @@ try {
     const ratios = pairs.map(([off, on]) => on / off);
     const m = median(ratios);
     console.log(
-      `\n${pairs.length} pairs, without → with segments (events/s): ${pairs.map(([off, on]) => `${fmt(off)} → ${fmt(on)} (${((1 - on / off) * 100).toFixed(0)} %)`).join(', ')}`,
+      `\n${pairs.length} pairs, without → with → without again (events/s): ${pairs.map(([off, on, , , after]) => `${fmt(off)} → ${fmt(on)} (${((1 - on / off) * 100).toFixed(0)} %) → ${fmt(after)}`).join(', ')}`,
     );
     console.log(
       `median throughput with 101 segments / without: ${m.toFixed(2)} (cost ${((1 - m) * 100).toFixed(0)} %); ` +
         `median without ${fmt(median(pairs.map((p) => p[0])))}, with ${fmt(median(pairs.map((p) => p[1])))} events/s`,
+    );
+    const bracketed = median(pairs.map(([off, on, , , after]) => on / ((off + after) / 2)));
+    console.log(
+      `against the mean of the baselines before and after: median ${bracketed.toFixed(2)} (cost ${((1 - bracketed) * 100).toFixed(0)} %); ` +
+        `median without, after: ${fmt(median(pairs.map((p) => p[4])))} events/s`,
     );
     // A second view of the cost: the CPU segments add to each event, whatever the closed loop of
     // connections makes of it in throughput.
