@@ -5,7 +5,8 @@
  *      written straight into a fresh database file (a fixture: the history is not indexed for
  *      timelines, which this benchmark does not read);
  *   2. /v1/batch ingestion at full speed with no segments (the baseline), then with 100 segments
- *      and 8 computed traits of a realistic mix: the cost of segments as a ratio;
+ *      and 8 computed traits of a realistic mix, then with none again (a second baseline, which
+ *      shows how far the machine's speed moved meanwhile): the cost of segments as a ratio;
  *   3. the full recompute at start (all definitions over the whole log), and of one new segment
  *      on its own, in events scanned per second;
  *   4. the latency from an acknowledged commit to the durable `Segment Entered` / `Exited` events
