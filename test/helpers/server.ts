@@ -86,21 +86,16 @@ export interface ServerProcess {
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
-/** Runs `concierge start` on `dataDir` as its own process and waits until /healthz answers 200. */
+/**
+ * Runs `concierge start` on `dataDir` as its own process, on a port the system picks, and waits
+ * until it has announced that port and /healthz answers 200 there. (A port found free beforehand
+ * can be taken by another test's process before the server binds it; a peer listening there then
+ * answered for the server.)
+ */
 export async function spawnServer(dataDir: string, timeoutMs = 20_000): Promise<ServerProcess> {
-  const port = await freePort();
   const child = spawn(
     process.execPath,
-    [
-      join(ROOT, 'bin/concierge.mjs'),
-      'start',
-      '--port',
-      String(port),
-      '--host',
-      '127.0.0.1',
-      '--data',
-      dataDir,
-    ],
+    [join(ROOT, 'bin/concierge.mjs'), 'start', '--port', '0', '--host', '127.0.0.1', '--data', dataDir],
     {
       cwd: ROOT,
       env: {
@@ -117,8 +112,11 @@ export async function spawnServer(dataDir: string, timeoutMs = 20_000): Promise<
     err += d;
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  let url = '';
   const server: ServerProcess = {
-    url: `http://127.0.0.1:${port}`,
+    get url() {
+      return url;
+    },
     child,
     stderr: () => err,
     async kill(signal) {
@@ -129,8 +127,9 @@ export async function spawnServer(dataDir: string, timeoutMs = 20_000): Promise<
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${err}`);
+    url ||= /Concierge listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(err)?.[1] ?? '';
     try {
-      if ((await fetch(`${server.url}/healthz`)).status === 200) return server;
+      if (url !== '' && (await fetch(`${url}/healthz`)).status === 200) return server;
     } catch {}
     if (Date.now() > deadline) {
       await server.kill('SIGKILL');
