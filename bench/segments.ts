@@ -224,16 +224,23 @@ function installDefinitions(path: string): void {
         Object.entries(defs).map(([k, d]) => [k, { definition: d, createdAt: at, updatedAt: at }]),
       ),
     );
+  putDefinitions(path, [
+    { key: 'segments', value: wrap(segments) },
+    { key: 'computed_traits', value: wrap(computed) },
+  ]);
+}
+
+/** Stores definition settings (`segments`, `computed_traits`) as they are written. */
+function putDefinitions(path: string, rows: readonly { key: string; value: string }[]): void {
   const db = new Database(path);
   const set = db.prepare('INSERT OR REPLACE INTO settings (workspace_id, key, value) VALUES (?, ?, ?)');
-  set.run(DEFAULT_WORKSPACE, 'segments', wrap(segments));
-  set.run(DEFAULT_WORKSPACE, 'computed_traits', wrap(computed));
+  for (const r of rows) set.run(DEFAULT_WORKSPACE, r.key, r.value);
   db.close();
 }
 
 /**
  * Takes the definitions (and any added over the API) out of the store, for a baseline after the
- * phase with segments; returns them, for `restoreDefinitions`.
+ * phase with segments; returns them, for `putDefinitions`.
  */
 function removeDefinitions(path: string): { key: string; value: string }[] {
   const db = new Database(path);
@@ -245,13 +252,6 @@ function removeDefinitions(path: string): { key: string; value: string }[] {
   db.prepare(`DELETE FROM settings WHERE ${where}`).run(DEFAULT_WORKSPACE);
   db.close();
   return rows;
-}
-
-function restoreDefinitions(path: string, rows: readonly { key: string; value: string }[]): void {
-  const db = new Database(path);
-  const set = db.prepare('INSERT OR REPLACE INTO settings (workspace_id, key, value) VALUES (?, ?, ?)');
-  for (const r of rows) set.run(DEFAULT_WORKSPACE, r.key, r.value);
-  db.close();
 }
 
 async function adminGet<T>(url: string, path: string): Promise<T> {
@@ -600,7 +600,7 @@ try {
         // with the definitions taken out, brackets it. Its store holds one more phase of traffic.
         const defs = removeDefinitions(dbPath);
         const after = (await baselinePhase('segments off again, after')).off;
-        restoreDefinitions(dbPath, defs);
+        putDefinitions(dbPath, defs);
         pairs.push([off, on, cpuOff, cpuOn, after]);
         const mean = (off + after) / 2;
         console.log(
