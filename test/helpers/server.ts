@@ -4,7 +4,7 @@
  * and admin APIs.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -66,15 +66,33 @@ export async function startApp(
   };
 }
 
+/** The first port the system hands out for port 0 (Linux's range; 32768 where it cannot be read). */
+function firstEphemeralPort(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 11_000 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+/**
+ * A port that is free now, for a test that must name the port it starts a server on. It is picked
+ * below the range the system hands out for port 0, so that no other test's server or peer, which
+ * all listen on port 0, can take it before the server binds it.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (typeof a === 'object' && a ? resolvePort(a.port) : reject(new Error('no port'))));
+  const top = firstEphemeralPort();
+  for (let attempt = 0; ; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (top - 10_000));
+    const free = await new Promise<boolean>((done) => {
+      const s = createServer();
+      s.once('error', () => done(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => done(true)));
     });
-  });
+    if (free) return port;
+    if (attempt === 100) throw new Error('no free port below the ephemeral range');
+  }
 }
 
 export interface ServerProcess {
