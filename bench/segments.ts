@@ -191,6 +191,10 @@ async function buildFixture(path: string): Promise<void> {
     })();
   }
   const max = db.prepare('SELECT max(seq) FROM events').pluck().get() as number;
+  // The store keeps its counts as it writes; rows written around it are counted here.
+  db.prepare(
+    'INSERT INTO counts (workspace_id, events) VALUES (?, ?) ON CONFLICT (workspace_id) DO UPDATE SET events = excluded.events',
+  ).run(ws, EVENTS);
   db.pragma('wal_checkpoint(TRUNCATE)');
   db.close();
   const index = new Database(indexPathOf(path));

@@ -168,6 +168,9 @@ test('the upgrade moves the index out of the log file; a lost index is rebuilt; 
   db.exec(`
     INSERT INTO main.meta (key, value) VALUES ('indexed_seq', 1500);
     DELETE FROM main.meta WHERE key = 'log_id';
+    DROP TABLE counts;
+    DROP TRIGGER profile_counted;
+    DROP TRIGGER profile_uncounted;
     DELETE FROM schema_migrations WHERE version > 1;`);
   db.close();
   assert.equal(SQLITE_MIGRATIONS[1]?.name, 'index in its own file');

@@ -262,6 +262,13 @@ export class SqliteStore implements Store {
       ),
       deleteGroupsOf: db.prepare('DELETE FROM profile_groups WHERE profile_id = ?'),
       deleteProfile: db.prepare('DELETE FROM profiles WHERE id = ?'),
+      countEvents: db.prepare<[string, number]>(
+        `INSERT INTO counts (workspace_id, events) VALUES (?, ?)
+         ON CONFLICT (workspace_id) DO UPDATE SET events = events + excluded.events`,
+      ),
+      counts: db.prepare<[string], { events: number; profiles: number }>(
+        'SELECT events, profiles FROM counts WHERE workspace_id = ?',
+      ),
       repointMerges: db.prepare('UPDATE profile_merges SET to_id = ? WHERE to_id = ?'),
       insertMerge: db.prepare(
         'INSERT OR REPLACE INTO profile_merges (from_id, workspace_id, to_id, merged_at) VALUES (?, ?, ?, ?)',
@@ -452,6 +459,7 @@ export class SqliteStore implements Store {
         const outcomes = await applyEvents(this.tx, groups, identity, this.onRefused, collector);
         const changes = collector ? await collector.finish(this.tx) : NO_CHANGES;
         this.flushEvents();
+        this.flushCounts();
         this.db.exec('COMMIT');
         this.advanceIndex(outcomes.reduce((n, o) => n + o.stored, 0));
         this.scheduleIndex();
@@ -465,6 +473,7 @@ export class SqliteStore implements Store {
 
   private rollback(): void {
     this.eventRows = [];
+    this.counted.clear();
     if (this.db.inTransaction) this.db.exec('ROLLBACK');
     // The caches may hold entries written by the rolled-back transaction.
     this.owners.clear();
@@ -715,12 +724,23 @@ export class SqliteStore implements Store {
    * reads the log (de-duplication asks the index's tail), and the rest is flushed before COMMIT.
    */
   private eventRows: unknown[] = [];
+  /** Events stored per workspace by the transaction in progress, added to `counts` before COMMIT. */
+  private readonly counted = new Map<string, number>();
+
+  private flushCounts(): void {
+    for (const [ws, n] of this.counted) this.stmt.countEvents.run(ws, n);
+    this.counted.clear();
+  }
   private insertEvents: ((rows: number) => Database.Statement<unknown[]>) | null = null;
 
   private flushEvents(): void {
     const rows = this.eventRows;
     if (rows.length === 0) return;
     this.eventRows = [];
+    for (let i = 1; i < rows.length; i += EVENT_COLUMNS) {
+      const ws = rows[i] as string;
+      this.counted.set(ws, (this.counted.get(ws) ?? 0) + 1);
+    }
     this.insertEvents ??= multiRowInsert(
       this.db,
       'INSERT INTO events (seq, workspace_id, source_id, message_id, profile_id, type, name, ts, received_at, body)',
@@ -810,6 +830,7 @@ export class SqliteStore implements Store {
           .run();
         erased = this.index.deleteEvents(seqs);
         const events = seqs.length;
+        this.stmt.countEvents.run(ws, -events);
         this.stmt.deleteIdentifiers.run(profileId);
         this.stmt.deleteGroupsOf.run(profileId);
         this.stmt.deleteMerges.run(profileId, profileId);
@@ -863,14 +884,6 @@ export class SqliteStore implements Store {
   }
 
   async counts(ws: WorkspaceId): Promise<{ events: number; profiles: number }> {
-    const events = this.db
-      .prepare('SELECT count(*) FROM events WHERE workspace_id = ?')
-      .pluck()
-      .get(ws) as number;
-    const profiles = this.db
-      .prepare('SELECT count(*) FROM profiles WHERE workspace_id = ?')
-      .pluck()
-      .get(ws) as number;
-    return { events, profiles };
+    return this.stmt.counts.get(ws) ?? { events: 0, profiles: 0 };
   }
 }
