@@ -58,6 +58,97 @@ export class IdTable {
     }
   }
 
+  /** Per id of the last `findMany`: its words, hash and slot (grown as needed). */
+  private batchWords = new Int32Array(4 * 1024);
+  private batchHash = new Int32Array(1024);
+
+  /**
+   * The records of `ids` into `out` (−1 where not held), as `find` gives them. Done in passes over
+   * all of them: parse and hash every id, then read every id's first slot, then check the words
+   * each slot points at. The reads of one pass do not wait on each other, so the processor has
+   * many of them under way at once, where `find` waits for each slot before the words behind it.
+   */
+  findMany(ids: readonly (string | null | undefined)[], out: Int32Array): void {
+    const n = ids.length;
+    if (this.batchHash.length < n) {
+      this.batchHash = new Int32Array(2 * n);
+      this.batchWords = new Int32Array(8 * n);
+    }
+    const hs = this.batchHash;
+    const bw = this.batchWords;
+    const w = this.w;
+    for (let i = 0; i < n; i++) {
+      const id = ids[i];
+      if (typeof id !== 'string') {
+        out[i] = -3;
+        continue;
+      }
+      if (!this.parse(id)) {
+        out[i] = -2;
+        continue;
+      }
+      bw[4 * i] = w[0]!;
+      bw[4 * i + 1] = w[1]!;
+      bw[4 * i + 2] = w[2]!;
+      bw[4 * i + 3] = w[3]!;
+      hs[i] = hashOf(w[0]!, w[1]!, w[2]!, w[3]!);
+      out[i] = 0;
+    }
+    const slots = this.slots;
+    const mask = this.mask;
+    // The first slot of each: its record + 1 where the hash matches, 0 for empty, −1 to probe on.
+    for (let i = 0; i < n; i++) {
+      if (out[i]! < 0) continue;
+      const at = 2 * (hs[i]! & mask);
+      const r1 = slots[at + 1]!;
+      out[i] = r1 === EMPTY ? 0 : slots[at] === hs[i] ? r1 : -1;
+    }
+    const words = this.words;
+    for (let i = 0; i < n; i++) {
+      const r1 = out[i]!;
+      if (r1 < -1) {
+        out[i] = r1 === -2 ? (this.others.get(ids[i]!) ?? -1) : -1;
+        continue;
+      }
+      if (r1 === 0) {
+        out[i] = -1;
+        continue;
+      }
+      if (r1 > 0) {
+        const k = 4 * (r1 - 1);
+        if (
+          words[k] === bw[4 * i] &&
+          words[k + 1] === bw[4 * i + 1] &&
+          words[k + 2] === bw[4 * i + 2] &&
+          words[k + 3] === bw[4 * i + 3]
+        ) {
+          out[i] = r1 - 1;
+          continue;
+        }
+      }
+      out[i] = this.probe(hs[i]!, bw, 4 * i);
+    }
+  }
+
+  /** The record whose words are `bw[at…at+3]` and whose hash is `h`, or −1: `find` after parsing. */
+  private probe(h: number, bw: Int32Array, at: number): number {
+    const slots = this.slots;
+    const words = this.words;
+    for (let i = h & this.mask; ; i = (i + 1) & this.mask) {
+      const r1 = slots[2 * i + 1]!;
+      if (r1 === EMPTY) return -1;
+      if (slots[2 * i] !== h) continue;
+      const k = 4 * (r1 - 1);
+      if (
+        words[k] === bw[at] &&
+        words[k + 1] === bw[at + 1] &&
+        words[k + 2] === bw[at + 2] &&
+        words[k + 3] === bw[at + 3]
+      )
+        return r1 - 1;
+    }
+  }
+
   /** Adds `id` (not held yet) as record `r`'s. */
   add(id: string, r: number): void {
     if (!this.parse(id)) {
