@@ -510,22 +510,16 @@ export class SegmentEngine {
   private lookUp(c: CompactCommit, mark: (s: ProfileState) => Dirty): true {
     const n = c.profiles.length;
     if (this.recordAt.length < n) this.recordAt = new Int32Array(2 * n);
-    const at = this.recordAt;
-    // All of the commit's profiles at once, which lets their reads from memory overlap.
-    this.records.ids.findMany(c.profiles, at);
     for (let i = 0; i < n; i++) {
       const p = c.profiles[i];
       if (p === null || p === undefined) continue;
-      if (at[i]! < 0) {
-        // Not held when the commit began: made now, or by an earlier event of the commit.
-        let s = this.find(p);
-        if (s === undefined) {
-          s = this.create(p);
-          mark(s).all = true;
-        }
-        at[i] = s.record;
+      let s = this.find(p);
+      if (s === undefined) {
+        s = this.create(p);
+        mark(s).all = true;
       }
-      this.lastAtOf(at[i]!, i);
+      this.recordAt[i] = s.record;
+      this.lastAtOf(s.record, i);
     }
     for (const [p] of c.traits) {
       const s = this.find(p);
