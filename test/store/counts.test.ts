@@ -1,6 +1,7 @@
 /**
  * The SQLite store's counts of events and profiles are kept as it writes, not counted from the
  * log on each request; a database from before they were kept is counted once, at the upgrade.
+ * (Merges are counted in the store contract suite.)
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -41,7 +42,7 @@ function counted(path: string, ws: WorkspaceId): { events: number; profiles: num
   }
 }
 
-test('counts follow appends, duplicates, merges and erasure, per workspace, and survive an upgrade', async () => {
+test('counts follow appends, duplicates, failed commits and erasure, per workspace, and survive an upgrade', async () => {
   const path = join(dir, 'counts.db');
   let store = new SqliteStore({ path });
   for (const ws of [a, b]) await store.ensureWorkspace(ws, ws);

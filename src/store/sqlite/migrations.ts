@@ -60,7 +60,7 @@ INSERT INTO meta (key, value) VALUES ('log_id', abs(random()) % 9007199254740991
 `,
   },
   {
-    // Counting the log's rows reads all of it (about 2 s at 10M events), on the thread that
+    // Counting the log's rows reads all of it (seconds at 10M events), on the thread that
     // serves requests. Each workspace's counts are kept instead: events by the writer, once per
     // commit and erasure (a trigger per row would cost every event an UPDATE), profiles by
     // triggers (they are created far less often than events are stored).

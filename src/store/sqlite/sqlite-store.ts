@@ -726,27 +726,35 @@ export class SqliteStore implements Store {
   private eventRows: unknown[] = [];
   /** Events stored per workspace by the transaction in progress, added to `counts` before COMMIT. */
   private readonly counted = new Map<string, number>();
-
-  private flushCounts(): void {
-    for (const [ws, n] of this.counted) this.stmt.countEvents.run(ws, n);
-    this.counted.clear();
-  }
   private insertEvents: ((rows: number) => Database.Statement<unknown[]>) | null = null;
 
   private flushEvents(): void {
     const rows = this.eventRows;
     if (rows.length === 0) return;
     this.eventRows = [];
+    // Tallied by runs of one workspace (a commit's events are nearly always of one).
+    let ws = rows[1] as string;
+    let n = 0;
     for (let i = 1; i < rows.length; i += EVENT_COLUMNS) {
-      const ws = rows[i] as string;
-      this.counted.set(ws, (this.counted.get(ws) ?? 0) + 1);
+      if (rows[i] !== ws) {
+        this.counted.set(ws, (this.counted.get(ws) ?? 0) + n);
+        ws = rows[i] as string;
+        n = 0;
+      }
+      n++;
     }
+    this.counted.set(ws, (this.counted.get(ws) ?? 0) + n);
     this.insertEvents ??= multiRowInsert(
       this.db,
       'INSERT INTO events (seq, workspace_id, source_id, message_id, profile_id, type, name, ts, received_at, body)',
       EVENT_COLUMNS,
     );
     this.insertEvents(rows.length / EVENT_COLUMNS).run(...rows);
+  }
+
+  private flushCounts(): void {
+    for (const [ws, n] of this.counted) this.stmt.countEvents.run(ws, n);
+    this.counted.clear();
   }
 
   private resolveId(ws: WorkspaceId, id: ProfileId): ProfileRow | null {
