@@ -79,8 +79,8 @@ const { values: args } = parseArgs({
     /** A directory to keep the fixture in once built; later runs start from a copy of it. */
     keep: { type: 'string', default: '' },
     /**
-     * Seconds to wait after each copy (or build) of the fixture before the first phase: the
-     * server ran 20–40 % slower per event for minutes after one (docs/benchmarks.md).
+     * Seconds to wait after each copy (or build) of the fixture before the first phase: for
+     * minutes after a copy the server ran up to 40 % slower (docs/benchmarks.md).
      */
     settle: { type: 'string', default: '180' },
   },
@@ -600,7 +600,7 @@ try {
     // the machine is slower for minutes after the gigabytes of a copy. Unsettled, the first
     // baseline reads low and the cost of segments with it.
     if (SETTLE > 0) {
-      console.log(`waiting ${SETTLE} s for the machine to settle after the copy (--settle)`);
+      console.log(`waiting ${SETTLE} s for the machine to settle after writing the fixture (--settle)`);
       await new Promise((resolve) => setTimeout(resolve, SETTLE * 1000));
     }
 
