@@ -136,6 +136,13 @@ const describe = (v: unknown): string =>
         ? 'an object'
         : JSON.stringify(v);
 
+/**
+ * What a value should have been and what it was; a key left out is said to be missing, not to be
+ * `undefined`.
+ */
+const wrong = (expected: string, v: unknown): string =>
+  v === undefined ? `is missing (it ${expected})` : `${expected}, not ${describe(v)}`;
+
 /** Top-level message fields a property path may start from; anything else is under `properties`. */
 const MESSAGE_ROOTS = new Set(['properties', 'context', 'traits', 'integrations']);
 
@@ -168,13 +175,13 @@ class Checker {
 
   duration(v: unknown, path: string): number | null {
     const ms = parseDuration(v);
-    return ms === null ? this.fail(path, `${DURATION_HINT}, not ${describe(v)}`) : ms;
+    return ms === null ? this.fail(path, wrong(DURATION_HINT, v)) : ms;
   }
 
   valueTest(o: Obj, path: string, what: 'trait' | 'computed' | 'property'): ValueTest | null {
     const op = o.op;
     if (typeof op !== 'string' || !(VALUE_OPS as readonly string[]).includes(op)) {
-      return this.fail(join(path, 'op'), `must be one of ${VALUE_OPS.join(', ')}, not ${describe(op)}`);
+      return this.fail(join(path, 'op'), wrong(`must be one of ${VALUE_OPS.join(', ')}`, op));
     }
     const vp = join(path, 'value');
     const v = o.value;
@@ -189,7 +196,7 @@ class Checker {
       case 'lt':
       case 'lte':
         if (typeof v !== 'number' || !Number.isFinite(v))
-          return this.fail(vp, `must be a number for ${op}, not ${describe(v)}`);
+          return this.fail(vp, wrong(`must be a number for ${op}`, v));
         return { op: op as 'gt', value: v };
       case 'in':
       case 'not_in':
@@ -202,7 +209,7 @@ class Checker {
       case 'contains':
       case 'starts_with':
         if (typeof v !== 'string' && !(op === 'contains' && typeof v === 'number'))
-          return this.fail(vp, `must be a string for ${op}, not ${describe(v)}`);
+          return this.fail(vp, wrong(`must be a string for ${op}`, v));
         return { op: op as 'contains', value: v as string };
       case 'exists':
       case 'not_exists':
@@ -212,7 +219,7 @@ class Checker {
       case 'after': {
         const at = typeof v === 'string' ? Date.parse(v) : Number.NaN;
         if (!Number.isFinite(at))
-          return this.fail(vp, `must be an ISO 8601 date or time for ${op}, not ${describe(v)}`);
+          return this.fail(vp, wrong(`must be an ISO 8601 date or time for ${op}`, v));
         return { op: op as 'before', at };
       }
       case 'within_last':
@@ -254,7 +261,7 @@ class Checker {
 
   condition(v: unknown, path: string, depth: number): Condition | null {
     if (depth > MAX_DEPTH) return this.fail(path, `is nested deeper than ${MAX_DEPTH} levels`);
-    if (!isObject(v)) return this.fail(path, `must be a condition object, not ${describe(v)}`);
+    if (!isObject(v)) return this.fail(path, wrong('must be a condition object', v));
     const kinds = ['all', 'any', 'not', 'trait', 'event', 'sequence', 'computed', 'segment'].filter(
       (k) => k in v,
     );
@@ -332,15 +339,14 @@ class Checker {
     if (!isObject(v)) return this.fail(path, 'must be an object like {"op": "gte", "value": 2}');
     this.keys(v, path, ['op', 'value']);
     if (typeof v.op !== 'string' || !(COUNT_OPS as readonly string[]).includes(v.op))
-      return this.fail(join(path, 'op'), `must be one of ${COUNT_OPS.join(', ')}, not ${describe(v.op)}`);
+      return this.fail(join(path, 'op'), wrong(`must be one of ${COUNT_OPS.join(', ')}`, v.op));
     if (typeof v.value !== 'number' || !Number.isInteger(v.value) || v.value < 0)
-      return this.fail(join(path, 'value'), `must be a whole number ≥ 0, not ${describe(v.value)}`);
+      return this.fail(join(path, 'value'), wrong(`must be a whole number ≥ 0`, v.value));
     return { op: v.op as CountOp, value: v.value };
   }
 
   key(v: unknown, path: string): string | null {
-    if (typeof v !== 'string' || !KEY_PATTERN.test(v))
-      return this.fail(path, `${KEY_HINT}, not ${describe(v)}`);
+    if (typeof v !== 'string' || !KEY_PATTERN.test(v)) return this.fail(path, wrong(KEY_HINT, v));
     return v;
   }
 
@@ -354,7 +360,7 @@ class Checker {
     const match = this.matcher(v, '');
     const aggregate = v.aggregate;
     if (typeof aggregate !== 'string' || !(AGGREGATES as readonly string[]).includes(aggregate)) {
-      this.fail('aggregate', `must be one of ${AGGREGATES.join(', ')}, not ${describe(aggregate)}`);
+      this.fail('aggregate', wrong(`must be one of ${AGGREGATES.join(', ')}`, aggregate));
       return null;
     }
     const agg = aggregate as Aggregate;

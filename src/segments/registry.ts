@@ -119,6 +119,32 @@ type Refs = {
   timed: boolean;
 };
 
+/**
+ * Where in a definition (under `prefix`) its first reference to a segment or computed trait
+ * `key` is, so that an error about the reference names it: `segments.vip.all[1].segment`.
+ */
+function referencePath(prefix: string, c: Condition, kind: 'segment' | 'computed', key: string): string {
+  const find = (c: Condition, path: string): string | null => {
+    switch (c.kind) {
+      case 'all':
+      case 'any':
+        for (const [i, x] of c.of.entries()) {
+          const found = find(x, `${path}.${c.kind}[${i}]`);
+          if (found !== null) return found;
+        }
+        return null;
+      case 'not':
+        return find(c.of, `${path}.not`);
+      case 'segment':
+      case 'computed':
+        return c.kind === kind && c.key === key ? `${path}.${kind}` : null;
+      default:
+        return null;
+    }
+  };
+  return find(c, prefix) ?? prefix;
+}
+
 function collect(c: Condition, refs: Refs): void {
   switch (c.kind) {
     case 'all':
@@ -242,12 +268,15 @@ export class Registry {
       refs.set(key, r);
       for (const s of r.segments) {
         if (!segments.has(s))
-          errors.push({ path: `segments.${key}`, message: `refers to segment "${s}", which does not exist` });
+          errors.push({
+            path: referencePath(`segments.${key}`, condition, 'segment', s),
+            message: `refers to segment "${s}", which does not exist`,
+          });
       }
       for (const c of r.computed) {
         if (!computed.has(c))
           errors.push({
-            path: `segments.${key}`,
+            path: referencePath(`segments.${key}`, condition, 'computed', c),
             message: `refers to computed trait "${c}", which does not exist`,
           });
       }
@@ -263,7 +292,7 @@ export class Registry {
       if (s === 'visiting') {
         const cycle = [...trail.slice(trail.indexOf(key)), key];
         errors.push({
-          path: `segments.${cycle[0]}`,
+          path: referencePath(`segments.${cycle[0]}`, segments.get(cycle[0]!)!, 'segment', cycle[1]!),
           message: `segments refer to each other in a cycle: ${cycle.join(' → ')}`,
         });
         return;

@@ -72,7 +72,18 @@ describe('segments over HTTP', () => {
       ],
       [{ trait: 'plan', op: 'eq', value: 'pro', extra: 1 }, 'extra', /not an allowed key/],
       [{ sequence: [{ event: 'A' }] }, 'sequence', /at least two steps/],
-      [{ segment: 'no-such-segment' }, '', /does not exist/],
+      [{ segment: 'no-such-segment' }, 'segment', /does not exist/],
+      [
+        {
+          any: [
+            { trait: 'plan', op: 'exists' },
+            { computed: 'no-such-trait', op: 'gt', value: 1 },
+          ],
+        },
+        'any[1].computed',
+        /does not exist/,
+      ],
+      [{ trait: 'plan', value: 'pro' }, 'op', /^is missing \(it must be one of eq, /],
       [[1, 2], '', /condition object/],
     ];
     for (const [definition, path, message] of cases) {

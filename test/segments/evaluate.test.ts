@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
+  AGGREGATES,
   type ComputedTrait,
   type Condition,
   checkComputedTrait,
@@ -313,6 +314,18 @@ describe('segment evaluation', () => {
     const missing = Registry.build(new Map([['a', a.value]]), new Map());
     assert.ok(Array.isArray(missing));
     assert.match(missing[0]!.message, /segment "b", which does not exist/);
+    assert.equal(missing[0]!.path, 'segments.a.segment');
+    // The error names the reference itself, however deep it sits.
+    const nested = checkSegment({
+      all: [{ trait: 'plan', op: 'eq', value: 'pro' }, { not: { computed: 'ltv', op: 'gt', value: 1 } }],
+    });
+    assert.ok(nested.ok);
+    const unknown = Registry.build(new Map([['n', nested.value]]), new Map());
+    assert.ok(Array.isArray(unknown));
+    assert.deepEqual(
+      unknown.map((e) => e.path),
+      ['segments.n.all[1].not.computed'],
+    );
     const cycle = Registry.build(
       new Map([
         ['a', a.value],
@@ -322,6 +335,19 @@ describe('segment evaluation', () => {
     );
     assert.ok(Array.isArray(cycle));
     assert.match(cycle[0]!.message, /cycle: a → b → a/);
+    assert.equal(cycle[0]!.path, 'segments.a.segment');
+  });
+
+  test('definitions: a key left out is said to be missing', () => {
+    const r = checkComputedTrait({ event: 'Order Completed' });
+    assert.ok(!r.ok);
+    assert.deepEqual(
+      r.errors.map((e) => [e.path, e.message]),
+      [['aggregate', `is missing (it must be one of ${AGGREGATES.join(', ')})`]],
+    );
+    const op = checkSegment({ trait: 'plan', value: 'pro' });
+    assert.ok(!op.ok);
+    assert.match(op.errors[0]!.message, /^is missing \(it must be one of eq, /);
   });
 });
 
