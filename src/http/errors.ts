@@ -43,7 +43,7 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') message = 'request body is larger than the limit';
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
       message = 'unsupported content type; send application/json';
-    if (err.code === 'FST_ERR_VALIDATION') message = err.message;
+    if (err.code === 'FST_ERR_VALIDATION') message = validationMessage(err);
     return reply
       .status(status)
       .send(
@@ -55,4 +55,23 @@ export function installErrorHandler(app: FastifyInstance): void {
       .status(404)
       .send({ error: 'not_found', message: `no route for ${req.method} ${req.url.split('?')[0]}` }),
   );
+}
+
+/**
+ * The validator's message, with the allowed values said where a value must be one of a few: its
+ * own words for them ("must be equal to constant") do not say which.
+ */
+function validationMessage(err: FastifyError): string {
+  const errors = err.validation ?? [];
+  if (!errors.some((e) => e.keyword === 'const' || e.keyword === 'enum')) return err.message;
+  return errors
+    .map((e) => {
+      const at = `${err.validationContext ?? ''}${e.instancePath}`;
+      const p = e.params as { allowedValue?: unknown; allowedValues?: unknown[] };
+      if (e.keyword === 'const') return `${at} must be ${JSON.stringify(p.allowedValue)}`;
+      if (e.keyword === 'enum')
+        return `${at} must be one of ${(p.allowedValues ?? []).map((v) => JSON.stringify(v)).join(', ')}`;
+      return `${at} ${e.message ?? 'is not valid'}`;
+    })
+    .join(', ');
 }

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { checkKey } from '../segments/definition.ts';
@@ -23,6 +24,20 @@ const KeyParams = Type.Object({ key: Type.String({ minLength: 1, maxLength: 100 
 const MembersQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 100 })),
   cursor: Type.Optional(Type.String({ minLength: 1, description: 'The `cursor` of the previous page.' })),
+  include: Type.Optional(
+    Type.Literal('profiles', {
+      description: '`profiles` adds who the members are: ids, identifiers (such as e-mail) and traits.',
+    }),
+  ),
+});
+const CsvQuery = Type.Object({
+  traits: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 2000,
+      description: 'Traits to add as columns, comma-separated (`first_name,plan`).',
+    }),
+  ),
 });
 const PutQuery = Type.Object({
   wait: Type.Optional(
@@ -199,7 +214,10 @@ export async function segmentRoutes(app: FastifyInstance, deps: SegmentRouteDeps
         params: KeyParams,
         querystring: MembersQuery,
         responses: {
-          200: { description: '`{members, cursor}`; cursor is null on the last page.' },
+          200: {
+            description:
+              '`{members, cursor}`; cursor is null on the last page. With `include=profiles`, also `profiles`: `{id, userIds, anonymousIds, identifiers, traits}` of each member, in the same order.',
+          },
           404: { description: 'No such segment.' },
           ...common,
         },
@@ -208,7 +226,40 @@ export async function segmentRoutes(app: FastifyInstance, deps: SegmentRouteDeps
         if (service.get('segments', req.params.key) === null) {
           throw adminError(404, 'not_found', `no segment '${req.params.key}'`);
         }
-        return service.members(req.params.key, req.query.limit ?? 100, req.query.cursor ?? null);
+        const page = await service.members(req.params.key, req.query.limit ?? 100, req.query.cursor ?? null);
+        if (req.query.include !== 'profiles') return page;
+        return { ...page, profiles: await service.whoAre(page.members) };
+      },
+    );
+
+    route<Static<typeof KeyParams>, Static<typeof CsvQuery>, unknown>(
+      {
+        method: 'GET',
+        url: '/api/segments/:key/members.csv',
+        summary:
+          'Every member of a segment as CSV: profile id, user id, anonymous id, e-mail, and the traits asked for',
+        tag: 'Segments',
+        auth: 'admin',
+        params: KeyParams,
+        querystring: CsvQuery,
+        responses: {
+          200: { description: 'CSV (RFC 4180) with a header row, streamed page by page.' },
+          404: { description: 'No such segment.' },
+          ...common,
+        },
+      },
+      async (req, reply) => {
+        const key = req.params.key;
+        if (service.get('segments', key) === null) throw adminError(404, 'not_found', `no segment '${key}'`);
+        const traits = (req.query.traits ?? '')
+          .split(',')
+          .map((t) => t.trim())
+          .filter((t) => t !== '');
+        reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="${key}.csv"`)
+          .header('cache-control', 'no-store');
+        return Readable.from(membersCsv(service, key, traits));
       },
     );
   });
@@ -225,4 +276,47 @@ async function describe(service: SegmentService, kind: DefinitionKind, key: stri
   if (kind === 'computed') return common;
   const { status, progress } = service.status(key);
   return { ...common, size: size ?? (await service.size(key)), status, ...(progress ? { progress } : {}) };
+}
+
+/** Members read from the engine in pages of this many, each page's profiles from the store. */
+const CSV_PAGE = 1000;
+
+/** The rows of a members export, a page of members per chunk, after the header. */
+async function* membersCsv(service: SegmentService, key: string, traits: readonly string[]) {
+  yield csvRow(['profile_id', 'user_id', 'anonymous_id', 'email', ...traits]);
+  let cursor: string | null = null;
+  do {
+    const page = await service.members(key, CSV_PAGE, cursor);
+    let chunk = '';
+    for (const p of await service.whoAre(page.members)) {
+      chunk += csvRow([
+        p.id,
+        p.userIds[0] ?? null,
+        p.anonymousIds[0] ?? null,
+        p.identifiers.email?.[0] ?? null,
+        ...traits.map((t) => (Object.hasOwn(p.traits, t) ? p.traits[t] : null)),
+      ]);
+    }
+    if (chunk !== '') yield chunk;
+    cursor = page.cursor;
+  } while (cursor !== null);
+}
+
+/**
+ * One CSV line (RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled).
+ * Objects and lists are written as JSON. Text that a spreadsheet would run as a formula (starting
+ * with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, as OWASP advises for
+ * exports: a trait is whatever a client sent.
+ */
+export function csvRow(values: readonly unknown[]): string {
+  return `${values.map(csvField).join(',')}\r\n`;
+}
+
+function csvField(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  let s: string;
+  if (typeof v === 'string') s = /^[=+\-@\t\r]/.test(v) ? `'${v}` : v;
+  else if (typeof v === 'object') s = JSON.stringify(v);
+  else s = String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }

@@ -577,6 +577,27 @@ export class SegmentService {
     return this.host.members(key, limit, cursor);
   }
 
+  /**
+   * Who the profiles are: ids, identifiers and traits, in the order asked for. A profile erased or
+   * merged away since the page was read is left out.
+   */
+  async whoAre(ids: readonly ProfileId[]): Promise<MemberProfile[]> {
+    const { store, workspace } = this.deps;
+    const out: MemberProfile[] = [];
+    for (const id of ids) {
+      const p = await store.getProfile(workspace, id);
+      if (p === null || p.id !== id) continue;
+      out.push({
+        id: p.id,
+        userIds: p.userIds,
+        anonymousIds: p.anonymousIds,
+        identifiers: p.identifiers,
+        traits: p.traits,
+      });
+    }
+    return out;
+  }
+
   size(key: string): Promise<number> {
     return this.host.size(key);
   }
@@ -584,6 +605,15 @@ export class SegmentService {
   sizes(): Promise<Record<string, number>> {
     return this.host.sizes();
   }
+}
+
+/** A member as a page of members describes it. */
+export interface MemberProfile {
+  readonly id: ProfileId;
+  readonly userIds: readonly string[];
+  readonly anonymousIds: readonly string[];
+  readonly identifiers: Readonly<Record<string, readonly string[]>>;
+  readonly traits: JsonObject;
 }
 
 /**

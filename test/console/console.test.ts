@@ -261,7 +261,21 @@ describe('web console', { skip }, () => {
     await editor.fill(JSON.stringify({ trait: 'plan', op: 'eq', value: 'pro' }));
     await page.getByRole('button', { name: 'Create segment' }).click();
     await page.getByText(`Segment ${key} saved.`).waitFor();
-    await page.getByRole('region', { name: 'Members' }).waitFor();
+    const members = page.getByRole('region', { name: 'Members' });
+    // A member is shown by who they are: user id, e-mail, and the profile id under them.
+    await members.getByRole('link', { name: ada.userId }).waitFor();
+    await members.getByText(ada.email).waitFor();
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      members.getByRole('button', { name: 'Download CSV' }).click(),
+    ]);
+    assert.equal(download.suggestedFilename(), `${key}.csv`);
+    const rows = readFileSync((await download.path())!, 'utf8').split('\r\n');
+    assert.equal(rows[0], 'profile_id,user_id,anonymous_id,email');
+    assert.ok(
+      rows.some((r) => r.includes(`,${ada.userId},`) && r.endsWith(`,${ada.email}`)),
+      rows.join('\n'),
+    );
     await page.close();
   });
 

@@ -152,6 +152,54 @@ describe('segments over HTTP', () => {
     );
     assert.ok(members.body.members.includes(p.id));
 
+    // With include=profiles a page also says who its members are, in the same order.
+    const who = await admin<{
+      members: string[];
+      profiles: { id: string; userIds: string[]; identifiers: Record<string, string[]>; traits: object }[];
+    }>(server.url, 'GET', '/api/segments/recent-big-buyers/members?include=profiles');
+    assert.equal(who.status, 200);
+    assert.deepEqual(
+      who.body.profiles.map((m) => m.id),
+      who.body.members,
+    );
+    const described = who.body.profiles.find((m) => m.id === p.id)!;
+    assert.deepEqual(described.userIds, [ann]);
+    const wrong = await admin<Invalid>(
+      server.url,
+      'GET',
+      '/api/segments/recent-big-buyers/members?include=all',
+    );
+    assert.equal(wrong.status, 400);
+    assert.match(wrong.body.message, /include must be "profiles"/);
+
+    // The same members as CSV, every page of them, with the traits asked for as columns.
+    await postTracking(server.url, '/v1/identify', {
+      userId: ann,
+      traits: { email: `${ann}@example.com`, plan: 'pro, yearly', note: '=HYPERLINK("x")' },
+    });
+    const csv = await fetch(
+      `${server.url}/api/segments/recent-big-buyers/members.csv?traits=plan,note,missing`,
+      {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      },
+    );
+    assert.equal(csv.status, 200);
+    assert.match(csv.headers.get('content-type') ?? '', /^text\/csv/);
+    assert.match(csv.headers.get('content-disposition') ?? '', /filename="recent-big-buyers.csv"/);
+    const lines = (await csv.text()).split('\r\n');
+    assert.equal(lines[0], 'profile_id,user_id,anonymous_id,email,plan,note,missing');
+    assert.equal(lines.length - 2, who.body.members.length, 'a line per member, and the last line ends');
+    assert.ok(
+      lines.includes(`${p.id},${ann},,${ann}@example.com,"pro, yearly","'=HYPERLINK(""x"")",`),
+      lines.join('\n'),
+    );
+    const none = await fetch(`${server.url}/api/segments/no-such-segment/members.csv`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    assert.equal(none.status, 404);
+    const anonymous = await fetch(`${server.url}/api/segments/recent-big-buyers/members.csv`);
+    assert.equal(anonymous.status, 401);
+
     // 28 days later the 80 order is 30 days old: the window has slid past it.
     clock.advance(27 * DAY);
     assert.deepEqual((await profile(ann)).segments, ['recent-big-buyers']);

@@ -65,8 +65,9 @@ export function whenUnauthorized(handler) {
 }
 
 /**
- * Calls the admin API. Resolves with the parsed JSON body; rejects with an ApiError.
- * `options.token` checks a token before it is kept (a refusal then signs nobody out).
+ * Calls the admin API. Resolves with the parsed JSON body (with `options.text`, the body as it
+ * came, for files such as CSV); rejects with an ApiError. `options.token` checks a token before it
+ * is kept (a refusal then signs nobody out).
  */
 export async function api(method, path, body, options = {}) {
   const token = options.token ?? getToken();
@@ -75,7 +76,7 @@ export async function api(method, path, body, options = {}) {
     res = await fetch(path, {
       method,
       headers: {
-        accept: 'application/json',
+        accept: options.text ? '*/*' : 'application/json',
         authorization: `Bearer ${token ?? ''}`,
         ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
       },
@@ -85,6 +86,7 @@ export async function api(method, path, body, options = {}) {
     throw new ApiError(0, null);
   }
   const text = await res.text();
+  if (res.ok && options.text) return text;
   let data = null;
   try {
     data = text === '' ? null : JSON.parse(text);

@@ -184,7 +184,12 @@ export function confirmDialog({ title, text, confirm, danger = true }) {
 
 /** Offers JSON as a file download. */
 export function downloadJson(filename, data) {
-  const url = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: 'application/json' }));
+  downloadText(filename, JSON.stringify(data, null, 2), 'application/json');
+}
+
+/** Offers text (CSV, JSON) as a file download. */
+export function downloadText(filename, text, type) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
   const a = h('a', { href: url, download: filename, class: 'visually-hidden' });
   document.body.append(a);
   a.click();

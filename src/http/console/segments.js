@@ -6,6 +6,7 @@ import {
   add,
   confirmDialog,
   count,
+  downloadText,
   empty,
   failed,
   field,
@@ -117,6 +118,18 @@ export async function segmentPage(view, key) {
       failed(status, err);
     }
   });
+  const csv = h('button', { class: 'button', type: 'button' }, 'Download CSV');
+  csv.addEventListener('click', async () => {
+    csv.disabled = true;
+    try {
+      const text = await api('GET', `/api/segments/${enc(s.key)}/members.csv`, undefined, { text: true });
+      downloadText(`${s.key}.csv`, text, 'text/csv');
+    } catch (err) {
+      failed(status, err);
+    } finally {
+      csv.disabled = false;
+    }
+  });
   const members = h('div', {});
   replace(
     view,
@@ -145,7 +158,7 @@ export async function segmentPage(view, key) {
         : null,
     ),
     section('Definition', h('pre', { class: 'code' }, h('code', {}, JSON.stringify(s.definition, null, 2)))),
-    section('Members', members),
+    section('Members', h('p', {}, csv), members),
   );
   await memberPages(members, s.key);
 }
@@ -161,15 +174,14 @@ async function memberPages(el, key) {
     try {
       page = await api(
         'GET',
-        withQuery(`/api/segments/${enc(key)}/members`, { limit: MEMBERS_PAGE, cursor }),
+        withQuery(`/api/segments/${enc(key)}/members`, { limit: MEMBERS_PAGE, cursor, include: 'profiles' }),
       );
     } catch (err) {
       failed(footer, err);
       return;
     }
-    for (const id of page.members) {
-      add(list, h('li', {}, h('a', { href: `#/profiles/${enc(id)}` }, h('code', {}, id))));
-    }
+    const who = new Map((page.profiles ?? []).map((p) => [p.id, p]));
+    for (const id of page.members) add(list, memberItem(id, who.get(id)));
     shown += page.members.length;
     if (shown === 0)
       replace(footer, empty('No members right now', 'Nobody matches the definition at the moment.'));
@@ -180,6 +192,19 @@ async function memberPages(el, key) {
     } else replace(footer, h('span', { class: 'muted' }, `${shown} shown: all members`));
   };
   await load(null);
+}
+
+/** A member by who they are (user id, else anonymous id), their e-mail, and the profile id. */
+function memberItem(id, p) {
+  const name = p?.userIds[0] ?? p?.anonymousIds[0];
+  const email = p?.identifiers.email?.[0];
+  return h(
+    'li',
+    {},
+    h('a', { href: `#/profiles/${enc(id)}` }, name ? name : h('code', {}, id)),
+    email ? h('span', { class: 'muted' }, ` ${email}`) : null,
+    name ? h('div', {}, h('code', { class: 'muted' }, id)) : null,
+  );
 }
 
 /** `#/segments/new` (no key) or `#/segments/{key}/edit`. */
