@@ -341,7 +341,7 @@ class Checker {
     if (typeof v.op !== 'string' || !(COUNT_OPS as readonly string[]).includes(v.op))
       return this.fail(join(path, 'op'), wrong(`must be one of ${COUNT_OPS.join(', ')}`, v.op));
     if (typeof v.value !== 'number' || !Number.isInteger(v.value) || v.value < 0)
-      return this.fail(join(path, 'value'), wrong(`must be a whole number ≥ 0`, v.value));
+      return this.fail(join(path, 'value'), wrong('must be a whole number ≥ 0', v.value));
     return { op: v.op as CountOp, value: v.value };
   }
 
