@@ -279,6 +279,45 @@ describe('web console', { skip }, () => {
     await page.close();
   });
 
+  it('creates, lists and deletes computed traits, and will not delete one a segment uses', async () => {
+    const page = await signIn();
+    await nav(page, 'Segments');
+    await page.getByRole('link', { name: 'New computed trait' }).click();
+    const key = uid('ltv');
+    await page.getByLabel('Key').fill(key);
+    const editor = page.getByLabel('Definition (JSON)');
+    await editor.fill(JSON.stringify({ event: 'Order Completed', aggregate: 'total', property: 'revenue' }));
+    await page.getByRole('button', { name: 'Create computed trait' }).click();
+    await page.getByTestId('problems').getByText('aggregate').first().waitFor();
+    await editor.fill(JSON.stringify({ event: 'Order Completed', aggregate: 'sum', property: 'revenue' }));
+    await page.getByRole('button', { name: 'Create computed trait' }).click();
+    await page.getByText(`Computed trait ${key} saved.`).waitFor();
+    const list = page.getByRole('table', { name: 'Computed traits' });
+    const row = list.getByRole('row').filter({ hasText: key });
+    await row.getByText('sum of revenue, Order Completed').waitFor();
+
+    const user = uid('big');
+    const segment = await admin(server.url, 'PUT', `/api/segments/${user}`, {
+      computed: key,
+      op: 'gte',
+      value: 1,
+    });
+    assert.equal(segment.status, 201, JSON.stringify(segment.body));
+    await row.getByRole('link', { name: key }).click();
+    await page.getByRole('heading', { name: `Edit ${key}` }).waitFor();
+    await page.getByRole('button', { name: 'Delete…' }).click();
+    await page.getByRole('button', { name: 'Delete computed trait' }).click();
+    await page.getByTestId('problems').getByText(`still referred to by segment ${user}`).waitFor();
+    assert.equal((await admin(server.url, 'GET', `/api/computed-traits/${key}`)).status, 200);
+
+    assert.equal((await admin(server.url, 'DELETE', `/api/segments/${user}`)).status, 200);
+    await page.getByRole('button', { name: 'Delete…' }).click();
+    await page.getByRole('button', { name: 'Delete computed trait' }).click();
+    await page.getByText(`Computed trait ${key} deleted.`).waitFor();
+    assert.equal((await admin(server.url, 'GET', `/api/computed-traits/${key}`)).status, 404);
+    await page.close();
+  });
+
   it('shows a journey with its numbers per node, and pauses it', async () => {
     await admin(server.url, 'PUT', '/api/templates/console-hello', {
       channel: 'inapp',

@@ -7,7 +7,7 @@ import { journeyPage, journeysPage } from './journeys.js';
 import { takeFlash } from './nav.js';
 import { overviewPage } from './overview.js';
 import { profilePage, profilesPage } from './profiles.js';
-import { segmentEditorPage, segmentPage, segmentsPage } from './segments.js';
+import { computedEditorPage, segmentEditorPage, segmentPage, segmentsPage } from './segments.js';
 import { settingsPage } from './settings.js';
 
 const root = document.getElementById('app');
@@ -29,6 +29,8 @@ const ROUTES = [
   [/^\/segments\/new$/, 'segments', segmentEditorPage],
   [/^\/segments\/([^/]+)\/edit$/, 'segments', segmentEditorPage],
   [/^\/segments\/([^/]+)$/, 'segments', segmentPage],
+  [/^\/computed-traits\/new$/, 'segments', computedEditorPage],
+  [/^\/computed-traits\/([^/]+)\/edit$/, 'segments', computedEditorPage],
   [/^\/journeys$/, 'journeys', journeysPage],
   [/^\/journeys\/([^/]+)$/, 'journeys', journeyPage],
   [/^\/settings$/, 'settings', settingsPage],

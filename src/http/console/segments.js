@@ -37,8 +37,12 @@ const unavailable = () =>
 export async function segmentsPage(view) {
   replace(view, pageHeader('Segments'), loading());
   let segments;
+  let computed;
   try {
-    ({ segments } = await api('GET', '/api/segments'));
+    [{ segments }, { computedTraits: computed }] = await Promise.all([
+      api('GET', '/api/segments'),
+      api('GET', '/api/computed-traits'),
+    ]);
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) {
       replace(view, pageHeader('Segments'), h('section', { class: 'card' }, unavailable()));
@@ -72,7 +76,43 @@ export async function segmentsPage(view) {
             'Segments',
           ),
     ),
+    h(
+      'section',
+      { class: 'card', 'aria-labelledby': 'computed-title' },
+      h(
+        'div',
+        { class: 'card-head' },
+        h('h2', { id: 'computed-title' }, 'Computed traits'),
+        h('a', { class: 'button', href: '#/computed-traits/new' }, 'New computed trait'),
+      ),
+      h(
+        'p',
+        { class: 'muted' },
+        'Values worked out from each person’s events, shown on their profile and usable in segments ({"computed": "key", …}).',
+      ),
+      computed.length === 0
+        ? empty('No computed traits yet', 'Create one with “New computed trait”, or apply them kept as code.')
+        : table(
+            [
+              {
+                label: 'Computed trait',
+                cell: (c) => h('a', { href: `#/computed-traits/${enc(c.key)}/edit` }, c.key),
+              },
+              { label: 'What', cell: (c) => describeComputed(c.definition) },
+              { label: 'Updated', cell: (c) => new Date(c.updatedAt).toLocaleString() },
+            ],
+            computed,
+            'Computed traits',
+          ),
+    ),
   );
+}
+
+/** `sum of revenue, Order Completed in the last 90d`: a computed trait's definition in words. */
+function describeComputed(d) {
+  const what = d.property ? `${d.aggregate} of ${d.property}` : d.aggregate;
+  const where = d.where?.length ? ` (${d.where.length} filter${d.where.length === 1 ? '' : 's'})` : '';
+  return `${what}, ${d.event}${where}${d.within ? ` in the last ${d.within}` : ''}`;
 }
 
 /** Loads a segment; null after showing "not available" or "not found" in the view. */
@@ -207,12 +247,44 @@ function memberItem(id, p) {
   );
 }
 
+/** What differs between editing a segment and editing a computed trait. */
+const KINDS = {
+  segment: {
+    noun: 'segment',
+    Noun: 'Segment',
+    path: '/api/segments/',
+    example: () => EXAMPLE,
+    list: '#/segments',
+    page: (k) => `#/segments/${enc(k)}`,
+    keyHint: 'Names the segment in URLs and in other definitions ({"segment": "key"}).',
+    reference: () => reference(),
+  },
+  computed: {
+    noun: 'computed trait',
+    Noun: 'Computed trait',
+    path: '/api/computed-traits/',
+    example: () => COMPUTED_EXAMPLE,
+    list: '#/segments',
+    page: () => '#/segments',
+    keyHint: 'Names the trait on profiles (under "computed") and in segments ({"computed": "key", …}).',
+    reference: () => computedReference(),
+  },
+};
+
+const COMPUTED_EXAMPLE = { event: 'Order Completed', aggregate: 'sum', property: 'revenue', within: '365d' };
+
 /** `#/segments/new` (no key) or `#/segments/{key}/edit`. */
-export async function segmentEditorPage(view, key) {
-  let definition = EXAMPLE;
+export const segmentEditorPage = (view, key) => editorPage(view, KINDS.segment, key);
+
+/** `#/computed-traits/new` (no key) or `#/computed-traits/{key}/edit`. */
+export const computedEditorPage = (view, key) => editorPage(view, KINDS.computed, key);
+
+async function editorPage(view, kind, key) {
+  let definition = kind.example();
+  const back = () => h('p', {}, h('a', { href: kind.list }, '← Segments'));
   if (key !== undefined) {
-    replace(view, backLink(), loading());
-    const s = await loadSegment(view, key);
+    replace(view, back(), loading());
+    const s = kind === KINDS.segment ? await loadSegment(view, key) : await loadComputed(view, key);
     if (!s) return;
     definition = s.definition;
   }
@@ -238,8 +310,28 @@ export async function segmentEditorPage(view, key) {
   const save = h(
     'button',
     { class: 'button primary', type: 'submit' },
-    key === undefined ? 'Create segment' : 'Save',
+    key === undefined ? `Create ${kind.noun}` : 'Save',
   );
+  // A computed trait has no page of its own: it is deleted from its editor.
+  const remove =
+    key !== undefined && kind === KINDS.computed
+      ? h('button', { class: 'button danger', type: 'button' }, 'Delete…')
+      : null;
+  remove?.addEventListener('click', async () => {
+    const ok = await confirmDialog({
+      title: `Delete the computed trait ${key}?`,
+      text: 'It disappears from every profile. A segment that uses it must be changed first.',
+      confirm: 'Delete computed trait',
+    });
+    if (!ok) return;
+    try {
+      await api('DELETE', `${kind.path}${enc(key)}`);
+      flashNext(`${kind.Noun} ${key} deleted.`);
+      navigate(kind.list);
+    } catch (err) {
+      failed(problems, err);
+    }
+  });
   const form = h(
     'form',
     {
@@ -258,9 +350,9 @@ export async function segmentEditorPage(view, key) {
         }
         save.disabled = true;
         try {
-          await api('PUT', `/api/segments/${enc(k)}`, body);
-          flashNext(`Segment ${k} saved.`);
-          navigate(`#/segments/${enc(k)}`);
+          await api('PUT', `${kind.path}${enc(k)}`, body);
+          flashNext(`${kind.Noun} ${k} saved.`);
+          navigate(kind.page(k));
         } catch (err) {
           if (err instanceof ApiError && err.noRoute) replace(problems, unavailable());
           else if (err instanceof ApiError) showProblems(problems, err.problems);
@@ -273,22 +365,69 @@ export async function segmentEditorPage(view, key) {
     h(
       'div',
       { class: 'editor-main' },
-      field('Key', keyInput, 'Names the segment in URLs and in other definitions ({"segment": "key"}).'),
+      field('Key', keyInput, kind.keyHint),
       field('Definition (JSON)', editor),
       h(
         'div',
         { class: 'actions' },
-        h(
-          'a',
-          { class: 'button', href: key === undefined ? '#/segments' : `#/segments/${enc(key)}` },
-          'Cancel',
-        ),
+        h('a', { class: 'button', href: key === undefined ? kind.list : kind.page(key) }, 'Cancel'),
+        remove,
         save,
       ),
     ),
-    h('aside', { class: 'editor-side' }, problems, reference()),
+    h('aside', { class: 'editor-side' }, problems, kind.reference()),
   );
-  replace(view, backLink(), pageHeader(key === undefined ? 'New segment' : `Edit ${key}`), form);
+  replace(view, back(), pageHeader(key === undefined ? `New ${kind.noun}` : `Edit ${key}`), form);
+}
+
+/** Loads a computed trait; null after showing "not found" in the view. */
+async function loadComputed(view, key) {
+  try {
+    return await api('GET', `/api/computed-traits/${enc(key)}`);
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 404)) throw err;
+    replace(
+      view,
+      backLink(),
+      pageHeader(key),
+      h(
+        'section',
+        { class: 'card' },
+        err.noRoute
+          ? unavailable()
+          : empty('No such computed trait', `There is no computed trait with the key “${key}”.`),
+      ),
+    );
+    return null;
+  }
+}
+
+function computedReference() {
+  const rows = [
+    ['Lifetime value', '{"event": "Order Completed", "aggregate": "sum", "property": "revenue"}'],
+    ['Orders in 90 days', '{"event": "Order Completed", "aggregate": "count", "within": "90d"}'],
+    [
+      'Favourite category',
+      '{"event": "Product Viewed", "aggregate": "most_frequent", "property": "category"}',
+    ],
+    ['Days since last order', '{"event": "Order Completed", "aggregate": "days_since_last"}'],
+    ['Next purchase', '{"event": "Order Completed", "aggregate": "next_purchase"}'],
+  ];
+  return h(
+    'details',
+    { class: 'card reference', open: true },
+    h('summary', {}, 'Computed traits'),
+    h(
+      'dl',
+      {},
+      rows.map(([label, example]) => [h('dt', {}, label), h('dd', {}, h('code', {}, example))]),
+    ),
+    h(
+      'p',
+      { class: 'muted' },
+      'Aggregates: count sum avg min max first last distinct_count most_frequent days_since_last purchase_interval next_purchase. "where" filters and "within" work as in segments.',
+    ),
+  );
 }
 
 function showProblems(el, list) {
