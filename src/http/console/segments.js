@@ -116,9 +116,15 @@ function describeComputed(d) {
 }
 
 /** Loads a segment; null after showing "not available" or "not found" in the view. */
-async function loadSegment(view, key) {
+const loadSegment = (view, key) => loadDefinition(view, '/api/segments/', 'segment', key);
+
+/**
+ * Loads a definition from `path` + key; null after showing "not available" or "not found" (of a
+ * `noun`) in the view.
+ */
+async function loadDefinition(view, path, noun, key) {
   try {
-    return await api('GET', `/api/segments/${enc(key)}`);
+    return await api('GET', `${path}${enc(key)}`);
   } catch (err) {
     if (!(err instanceof ApiError && err.status === 404)) throw err;
     replace(
@@ -128,7 +134,7 @@ async function loadSegment(view, key) {
       h(
         'section',
         { class: 'card' },
-        err.noRoute ? unavailable() : empty('No such segment', `There is no segment with the key “${key}”.`),
+        err.noRoute ? unavailable() : empty(`No such ${noun}`, `There is no ${noun} with the key “${key}”.`),
       ),
     );
     return null;
@@ -284,7 +290,7 @@ async function editorPage(view, kind, key) {
   const back = () => h('p', {}, h('a', { href: kind.list }, '← Segments'));
   if (key !== undefined) {
     replace(view, back(), loading());
-    const s = kind === KINDS.segment ? await loadSegment(view, key) : await loadComputed(view, key);
+    const s = await loadDefinition(view, kind.path, kind.noun, key);
     if (!s) return;
     definition = s.definition;
   }
@@ -380,53 +386,35 @@ async function editorPage(view, kind, key) {
   replace(view, back(), pageHeader(key === undefined ? `New ${kind.noun}` : `Edit ${key}`), form);
 }
 
-/** Loads a computed trait; null after showing "not found" in the view. */
-async function loadComputed(view, key) {
-  try {
-    return await api('GET', `/api/computed-traits/${enc(key)}`);
-  } catch (err) {
-    if (!(err instanceof ApiError && err.status === 404)) throw err;
-    replace(
-      view,
-      backLink(),
-      pageHeader(key),
-      h(
-        'section',
-        { class: 'card' },
-        err.noRoute
-          ? unavailable()
-          : empty('No such computed trait', `There is no computed trait with the key “${key}”.`),
-      ),
-    );
-    return null;
-  }
+function computedReference() {
+  return referencePanel(
+    'Computed traits',
+    [
+      ['Lifetime value', '{"event": "Order Completed", "aggregate": "sum", "property": "revenue"}'],
+      ['Orders in 90 days', '{"event": "Order Completed", "aggregate": "count", "within": "90d"}'],
+      [
+        'Favourite category',
+        '{"event": "Product Viewed", "aggregate": "most_frequent", "property": "category"}',
+      ],
+      ['Days since last order', '{"event": "Order Completed", "aggregate": "days_since_last"}'],
+      ['Next purchase', '{"event": "Order Completed", "aggregate": "next_purchase"}'],
+    ],
+    'Aggregates: count sum avg min max first last distinct_count most_frequent days_since_last purchase_interval next_purchase. "where" filters and "within" work as in segments.',
+  );
 }
 
-function computedReference() {
-  const rows = [
-    ['Lifetime value', '{"event": "Order Completed", "aggregate": "sum", "property": "revenue"}'],
-    ['Orders in 90 days', '{"event": "Order Completed", "aggregate": "count", "within": "90d"}'],
-    [
-      'Favourite category',
-      '{"event": "Product Viewed", "aggregate": "most_frequent", "property": "category"}',
-    ],
-    ['Days since last order', '{"event": "Order Completed", "aggregate": "days_since_last"}'],
-    ['Next purchase', '{"event": "Order Completed", "aggregate": "next_purchase"}'],
-  ];
+/** The examples beside an editor: a label and a definition each, and a note under them. */
+function referencePanel(title, rows, note) {
   return h(
     'details',
     { class: 'card reference', open: true },
-    h('summary', {}, 'Computed traits'),
+    h('summary', {}, title),
     h(
       'dl',
       {},
       rows.map(([label, example]) => [h('dt', {}, label), h('dd', {}, h('code', {}, example))]),
     ),
-    h(
-      'p',
-      { class: 'muted' },
-      'Aggregates: count sum avg min max first last distinct_count most_frequent days_since_last purchase_interval next_purchase. "where" filters and "within" work as in segments.',
-    ),
+    h('p', { class: 'muted' }, note),
   );
 }
 
@@ -451,31 +439,23 @@ function showProblems(el, list) {
 }
 
 function reference() {
-  const rows = [
-    ['Trait', '{"trait": "plan", "op": "eq", "value": "pro"}'],
+  return referencePanel(
+    'Conditions',
     [
-      'Did an event',
-      '{"event": "Order Completed", "where": [{"property": "revenue", "op": "gt", "value": 50}], "within": "30d"}',
+      ['Trait', '{"trait": "plan", "op": "eq", "value": "pro"}'],
+      [
+        'Did an event',
+        '{"event": "Order Completed", "where": [{"property": "revenue", "op": "gt", "value": 50}], "within": "30d"}',
+      ],
+      ['Did not', '{"event": "Order Completed", "count": {"op": "eq", "value": 0}, "within": "90d"}'],
+      [
+        'In order',
+        '{"sequence": [{"event": "Product Viewed"}, {"event": "Order Completed"}], "within": "7d"}',
+      ],
+      ['Computed trait', '{"computed": "lifetime_value", "op": "gte", "value": 500}'],
+      ['Other segment', '{"segment": "vip"}'],
+      ['Combine', '{"all": […]}, {"any": […]}, {"not": …}'],
     ],
-    ['Did not', '{"event": "Order Completed", "count": {"op": "eq", "value": 0}, "within": "90d"}'],
-    ['In order', '{"sequence": [{"event": "Product Viewed"}, {"event": "Order Completed"}], "within": "7d"}'],
-    ['Computed trait', '{"computed": "lifetime_value", "op": "gte", "value": 500}'],
-    ['Other segment', '{"segment": "vip"}'],
-    ['Combine', '{"all": […]}, {"any": […]}, {"not": …}'],
-  ];
-  return h(
-    'details',
-    { class: 'card reference', open: true },
-    h('summary', {}, 'Conditions'),
-    h(
-      'dl',
-      {},
-      rows.map(([label, example]) => [h('dt', {}, label), h('dd', {}, h('code', {}, example))]),
-    ),
-    h(
-      'p',
-      { class: 'muted' },
-      'Trait ops: eq neq gt gte lt lte in not_in contains starts_with exists not_exists; for dates before after within_last not_within_last.',
-    ),
+    'Trait ops: eq neq gt gte lt lte in not_in contains starts_with exists not_exists; for dates before after within_last not_within_last.',
   );
 }
