@@ -287,9 +287,8 @@ export const computedEditorPage = (view, key) => editorPage(view, KINDS.computed
 
 async function editorPage(view, kind, key) {
   let definition = kind.example();
-  const back = () => h('p', {}, h('a', { href: kind.list }, '← Segments'));
   if (key !== undefined) {
-    replace(view, back(), loading());
+    replace(view, backLink(), loading());
     const s = await loadDefinition(view, kind.path, kind.noun, key);
     if (!s) return;
     definition = s.definition;
@@ -383,7 +382,7 @@ async function editorPage(view, kind, key) {
     ),
     h('aside', { class: 'editor-side' }, problems, kind.reference()),
   );
-  replace(view, back(), pageHeader(key === undefined ? `New ${kind.noun}` : `Edit ${key}`), form);
+  replace(view, backLink(), pageHeader(key === undefined ? `New ${kind.noun}` : `Edit ${key}`), form);
 }
 
 function computedReference() {
