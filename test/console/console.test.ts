@@ -296,8 +296,8 @@ describe('web console', { skip }, () => {
     const row = list.getByRole('row').filter({ hasText: key });
     await row.getByText('sum of revenue, Order Completed').waitFor();
 
-    const user = uid('big');
-    const segment = await admin(server.url, 'PUT', `/api/segments/${user}`, {
+    const uses = uid('big');
+    const segment = await admin(server.url, 'PUT', `/api/segments/${uses}`, {
       computed: key,
       op: 'gte',
       value: 1,
@@ -307,10 +307,10 @@ describe('web console', { skip }, () => {
     await page.getByRole('heading', { name: `Edit ${key}` }).waitFor();
     await page.getByRole('button', { name: 'Delete…' }).click();
     await page.getByRole('button', { name: 'Delete computed trait' }).click();
-    await page.getByTestId('problems').getByText(`still referred to by segment ${user}`).waitFor();
+    await page.getByTestId('problems').getByText(`still referred to by segment ${uses}`).waitFor();
     assert.equal((await admin(server.url, 'GET', `/api/computed-traits/${key}`)).status, 200);
 
-    assert.equal((await admin(server.url, 'DELETE', `/api/segments/${user}`)).status, 200);
+    assert.equal((await admin(server.url, 'DELETE', `/api/segments/${uses}`)).status, 200);
     await page.getByRole('button', { name: 'Delete…' }).click();
     await page.getByRole('button', { name: 'Delete computed trait' }).click();
     await page.getByText(`Computed trait ${key} deleted.`).waitFor();
